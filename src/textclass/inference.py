@@ -1,0 +1,56 @@
+"""Batched forward passes without gradients, shared by evaluation and prediction."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from textclass.batching import Collator, EncodedTexts, LengthGroupedBatches
+
+
+def predict_logits(
+    model: torch.nn.Module,
+    dataset: EncodedTexts,
+    batch_size: int,
+    pad_id: int,
+    device: torch.device | str,
+    dtype: torch.dtype | None = None,
+) -> np.ndarray:
+    """Logits (float32, shape (N, num_labels)) in the dataset's order.
+
+    Texts are processed longest first in length-sorted batches, which keeps padding minimal,
+    then put back in order.
+    """
+    batches = LengthGroupedBatches(dataset.lengths, batch_size, shuffle=False)
+    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=Collator(pad_id))
+    device = torch.device(device)
+    out: np.ndarray | None = None
+    was_training = model.training
+    model.eval()
+    autocast = (
+        torch.autocast(device_type=device.type, dtype=dtype)
+        if dtype is not None
+        else contextlib.nullcontext()
+    )
+    try:
+        with torch.inference_mode(), autocast:
+            for indices, batch in zip(batches, loader):
+                batch.pop("labels", None)
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                logits = model(**batch).logits.float().cpu().numpy()
+                if out is None:
+                    out = np.empty((len(dataset), logits.shape[1]), dtype=np.float32)
+                out[indices] = logits
+    finally:
+        model.train(was_training)
+    assert out is not None, "predict_logits needs at least one text"
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

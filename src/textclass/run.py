@@ -1,0 +1,338 @@
+"""A whole run: data → model → training → evaluation → a self-describing run directory.
+
+This is the Python API behind `textclass train` and `textclass evaluate`:
+
+    result = textclass.train("configs/rotten_tomatoes.yaml", ["train.epochs=1"])
+    result.metrics["test"]["accuracy"]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from transformers import set_seed
+
+from textclass import models
+from textclass.batching import EncodedTexts, encode
+from textclass.classifier import MODEL_META, Classifier
+from textclass.config import RunConfig, load_config
+from textclass.data import Columns, PreparedData, detect_format, prepare_data, read_table, standardise
+from textclass.environment import choose_device, choose_precision, environment_record
+from textclass.errors import DataError, TextclassError, did_you_mean
+from textclass.evaluation import compute_metrics, predictions_frame, summary_line
+from textclass.training import Callback, FitContext, evaluate, fit
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, dict[str, Any]]  # "validation" and "test"
+    history: list[dict[str, Any]]
+
+    @property
+    def model_dir(self) -> Path:
+        return self.run_dir / "model"
+
+    def classifier(self) -> Classifier:
+        return Classifier.load(self.model_dir)
+
+
+# ---------------------------------------------------------------- run directory
+
+
+def _new_run_dir(cfg: RunConfig, output: Path | None, overwrite: bool) -> Path:
+    """A fresh directory. Never reuses an existing one unless `overwrite` (explicitly) says so."""
+    if output is not None:
+        target = Path(output)
+        if target.exists() and any(target.iterdir()):
+            if not overwrite:
+                raise TextclassError(
+                    f"{target} already exists and is not empty. Choose another --output, continue "
+                    f"an interrupted run with `textclass train --resume {target}`, or replace it "
+                    "with --overwrite."
+                )
+            shutil.rmtree(target)
+    else:
+        base = cfg.output.dir / (cfg.output.name or cfg.name or "run")
+        target, n = base, 1
+        while target.exists():
+            if overwrite and n == 1:
+                shutil.rmtree(target)
+                break
+            n += 1
+            target = base.with_name(f"{base.name}-{n}")
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    tmp.replace(path)
+
+
+def _encode_split(tokenizer, frame: pd.DataFrame, labels: list[str], max_length: int) -> EncodedTexts:
+    index = {label: i for i, label in enumerate(labels)}
+    y = frame["label"].map(index).to_numpy(dtype=np.int64)
+    pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
+    return encode(tokenizer, frame["text"].tolist(), pairs, max_length, y)
+
+
+def _model_meta(cfg: RunConfig, data: PreparedData, precision: str) -> dict[str, Any]:
+    return {
+        "format_version": 1,
+        "task": "single_label",
+        "labels": data.labels,
+        "columns": {
+            "text": data.columns.text,
+            "text_pair": data.columns.text_pair,
+            "label": data.columns.label,
+        },
+        "cleaning": cfg.data.cleaning.model_dump(),
+        "max_length": cfg.model.max_length,
+        "base_model": cfg.model.name,
+        "precision": precision,
+        "seed": cfg.seed,
+        "data_sha256": data.file_hashes,
+    }
+
+
+# ---------------------------------------------------------------- train
+
+
+def train(
+    config: RunConfig | str | Path | None = None,
+    overrides: list[str] | None = None,
+    *,
+    output: str | Path | None = None,
+    overwrite: bool = False,
+    resume: str | Path | None = None,
+    frames: dict[str, pd.DataFrame] | None = None,
+    callbacks: list[Callback] | None = None,
+) -> RunResult:
+    """Train, evaluate and save a classifier; returns where it went and its metrics.
+
+    `config` is a RunConfig or a YAML path; `overrides` are `key=value` strings. With `resume`,
+    the run directory of an interrupted run is continued from its last checkpoint (its saved
+    config is used). `frames` passes pandas DataFrames ("train", optionally "validation" and
+    "test") instead of files.
+    """
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "checkpoints" / "last").is_dir():
+            raise TextclassError(
+                f"{run_dir}: no checkpoint to resume from (expected {run_dir}/checkpoints/last)."
+            )
+        cfg = load_config(run_dir / CONFIG_FILE, overrides)
+    else:
+        cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
+        run_dir = _new_run_dir(cfg, Path(output) if output else None, overwrite)
+    log.info("run directory: %s", run_dir)
+
+    set_seed(cfg.seed)
+    data = prepare_data(cfg.data, cfg.seed, frames)
+    device = choose_device(cfg.train.device)
+    precision = choose_precision(cfg.train.precision, device)
+    env = environment_record(device, precision, cfg.seed, data.file_hashes)
+    if resume is not None:
+        saved = json.loads((run_dir / "environment.json").read_text())
+        if saved.get("data_sha256") != data.file_hashes:
+            raise DataError(
+                f"{run_dir}: the data files changed since this run started, so it cannot be "
+                "resumed exactly. Start a new run instead."
+            )
+    else:
+        (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
+        _write_json(run_dir / "environment.json", env)
+        _write_json(run_dir / "data.json", data.stats)
+
+    tokenizer = models.load_tokenizer(cfg.model.name)
+    model = models.build_model(cfg.model, data.labels)
+    encoded = {
+        name: _encode_split(tokenizer, frame, data.labels, cfg.model.max_length)
+        for name, frame in data.splits.items()
+    }
+    sizes = ", ".join(f"{k} {len(v)}" for k, v in data.splits.items())
+    log.info("data: %s; %d labels; device %s, precision %s", sizes, len(data.labels), device, precision)
+
+    ctx = FitContext(
+        cfg=cfg,
+        model=model,
+        train_data=encoded["train"],
+        val_data=encoded["validation"],
+        labels=data.labels,
+        pad_id=tokenizer.pad_token_id or 0,
+        device=device,
+        precision=precision,
+        checkpoint_dir=run_dir / "checkpoints",
+        callbacks=list(callbacks or []),
+    )
+    state = fit(ctx, resume=resume is not None)
+    _write_json(run_dir / "history.json", state.to_json())
+
+    # Save the selected (best) weights as the run's model, then evaluate exactly those.
+    best = models.load_trained(run_dir / "checkpoints" / "best")
+    model_dir = run_dir / "model"
+    shutil.rmtree(model_dir, ignore_errors=True)
+    best.save_pretrained(model_dir, safe_serialization=True)
+    tokenizer.save_pretrained(model_dir)
+    (model_dir / CONFIG_FILE).write_text(cfg.to_yaml())
+    _write_json(model_dir / "environment.json", env)
+    meta = _model_meta(cfg, data, precision)
+    meta["selected_step"] = state.best_step
+    _write_json(model_dir / MODEL_META, meta)
+
+    clf = Classifier.load(model_dir)
+    metrics: dict[str, dict[str, Any]] = {}
+    for name in ("validation", "test"):
+        split_metrics, probs = evaluate(
+            clf.model, encoded[name], data.labels, cfg.eval.batch_size, ctx.pad_id, clf.device, precision
+        )
+        metrics[name] = split_metrics
+        predictions_frame(data.splits[name], probs, data.labels).to_csv(
+            run_dir / f"predictions_{name}.csv", index=False
+        )
+        log.info("%s: %s", name, summary_line(split_metrics))
+    _write_json(run_dir / "metrics.json", metrics)
+    meta["metrics"] = {name: {k: m[k] for k in ("accuracy", "f1_macro")} for name, m in metrics.items()}
+    _write_json(model_dir / MODEL_META, meta)
+    return RunResult(run_dir=run_dir, metrics=metrics, history=state.history)
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def evaluate_model(
+    model_dir: str | Path,
+    data: str | Path | pd.DataFrame,
+    *,
+    text_column: str | None = None,
+    text_pair_column: str | None = None,
+    label_column: str | None = None,
+    batch_size: int = 64,
+    encoding: str = "utf-8",
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Metrics and per-row predictions of a saved model on any labelled file or DataFrame.
+
+    Column names default to those the model was trained with.
+    """
+    clf = Classifier.load(model_dir)
+    frame = data if isinstance(data, pd.DataFrame) else read_table(data, encoding=encoding)
+    where = "DataFrame" if isinstance(data, pd.DataFrame) else str(data)
+    columns = Columns(
+        text=text_column or clf.columns.get("text") or "text",
+        label=label_column or clf.columns.get("label") or "label",
+        text_pair=text_pair_column or clf.columns.get("text_pair"),
+    )
+    clean = clf.cleaning.model_copy(update={"drop_duplicates": False})
+    frame, _ = standardise(frame, columns, where, clean)
+    unseen = sorted(set(frame["label"]) - set(clf.labels))
+    if unseen:
+        raise DataError(
+            f"{where}: label(s) {', '.join(map(repr, unseen[:10]))} are not labels of this model "
+            f"({', '.join(clf.labels[:20])})."
+        )
+    pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
+    probs = clf.predict_proba(frame["text"].tolist(), pairs, batch_size=batch_size, clean=False)
+    index = {label: i for i, label in enumerate(clf.labels)}
+    metrics = compute_metrics(frame["label"].map(index).to_numpy(), probs, clf.labels)
+    return metrics, predictions_frame(frame, probs, clf.labels)
+
+
+# ---------------------------------------------------------------- predict
+
+
+def _chunks(path: Path, encoding: str, chunk_size: int):
+    """Yield DataFrames of at most `chunk_size` rows, reading the file incrementally."""
+    kind = detect_format(path)
+    if kind in ("csv", "tsv"):
+        yield from pd.read_csv(
+            path,
+            sep="," if kind == "csv" else "\t",
+            encoding=encoding,
+            dtype=str,
+            keep_default_na=False,
+            chunksize=chunk_size,
+        )
+    elif kind == "parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+            yield batch.to_pandas()
+    elif kind == "jsonl":
+        yield from pd.read_json(path, lines=True, chunksize=chunk_size, dtype=False, encoding=encoding)
+    else:
+        yield read_table(path, encoding=encoding)
+
+
+def predict_file(
+    model_dir: str | Path,
+    input: str | Path,
+    output: str | Path,
+    *,
+    text_column: str | None = None,
+    text_pair_column: str | None = None,
+    batch_size: int = 64,
+    chunk_size: int = 10_000,
+    encoding: str = "utf-8",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> int:
+    """Predict every row of `input` (any supported format), streaming chunk by chunk.
+
+    Writes the input's columns plus `predicted` and one `prob_<label>` column per class to
+    `output` (CSV, or JSONL if it ends in .jsonl). Returns the number of rows written.
+    """
+    from tqdm.auto import tqdm
+
+    input, output = Path(input), Path(output)
+    if not input.is_file() or input.stat().st_size == 0:
+        read_table(input)  # raises the standard not-found / empty-file error
+    if output.exists() and not overwrite:
+        raise TextclassError(f"{output} exists; choose another --output or pass --overwrite.")
+    clf = Classifier.load(model_dir)
+    text_col = text_column or clf.columns.get("text") or "text"
+    pair_col = text_pair_column or clf.columns.get("text_pair")
+    tmp = output.with_name(output.name + ".partial")
+    written = 0
+    jsonl = output.suffix.lower() == ".jsonl"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh, tqdm(
+            desc="predicting", unit="text", disable=not progress
+        ) as bar:
+            for chunk in _chunks(input, encoding, chunk_size):
+                for column in (text_col, pair_col):
+                    if column and column not in chunk.columns:
+                        raise DataError(
+                            f"{input}: no column `{column}`.{did_you_mean(column, map(str, chunk.columns))}"
+                            f" The columns are: {', '.join(map(str, chunk.columns))}. "
+                            "Name the text column with --text-column."
+                        )
+                texts = chunk[text_col].fillna("").astype(str).tolist()
+                pairs = chunk[pair_col].fillna("").astype(str).tolist() if pair_col else None
+                probs = clf.predict_proba(texts, pairs, batch_size=batch_size)
+                out = chunk.copy()
+                out["predicted"] = [clf.labels[i] for i in probs.argmax(axis=1)]
+                for i, label in enumerate(clf.labels):
+                    out[f"prob_{label}"] = probs[:, i].round(6)
+                if jsonl:
+                    out.to_json(fh, orient="records", lines=True, force_ascii=False)
+                else:
+                    out.to_csv(fh, index=False, header=written == 0)
+                written += len(out)
+                bar.update(len(out))
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return written
