@@ -1,9 +1,9 @@
 """textclass: train, evaluate, diagnose and serve text classifiers from one config file.
 
-    import textclass
-    result = textclass.train("configs/rotten_tomatoes.yaml", ["train.epochs=1"])
-    clf = textclass.Classifier.load(result.model_dir)
-    clf.predict(["great film"])  # -> ["fresh"]
+import textclass
+result = textclass.train("configs/rotten_tomatoes.yaml", ["train.epochs=1"])
+clf = textclass.Classifier.load(result.model_dir)
+clf.predict(["great film"])  # -> ["fresh"]
 """
 
 from textclass.classifier import Classifier

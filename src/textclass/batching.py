@@ -114,7 +114,9 @@ class LengthGroupedBatches(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         n = len(self.lengths)
         if not self.shuffle:  # evaluation: longest first, so memory peaks at once, if at all
-            order = np.argsort(-self.lengths, kind="stable") if self.group_by_length else np.arange(n)
+            order = (
+                np.argsort(-self.lengths, kind="stable") if self.group_by_length else np.arange(n)
+            )
             yield from (batch.tolist() for batch in self._cut(order))
             return
         rng = np.random.default_rng([self.seed, self.epoch])

@@ -66,14 +66,18 @@ class Classifier:
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
         model = models.load_trained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
+        labels = meta.get("labels") or [
+            model.config.id2label[i] for i in range(model.config.num_labels)
+        ]
         cleaning = CleaningConfig(**meta["cleaning"]) if "cleaning" in meta else None
         return cls(
             model,
             tokenizer,
             labels,
             cleaning=cleaning,
-            max_length=meta.get("max_length", min(getattr(tokenizer, "model_max_length", 512), 512)),
+            max_length=meta.get(
+                "max_length", min(getattr(tokenizer, "model_max_length", 512), 512)
+            ),
             columns=meta.get("columns"),
             meta=meta,
             device=device,
@@ -100,7 +104,9 @@ class Classifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         pairs = self._prepare(text_pairs, clean) if text_pairs is not None else None
         if pairs is not None and len(pairs) != len(texts):
-            raise TextclassError(f"{len(texts)} texts but {len(pairs)} text pairs; they must match.")
+            raise TextclassError(
+                f"{len(texts)} texts but {len(pairs)} text pairs; they must match."
+            )
         dataset = encode(self.tokenizer, texts, pairs, self.max_length)
         logits = predict_logits(
             self.model,
@@ -124,4 +130,5 @@ class Classifier:
         return [self.labels[i] for i in probs.argmax(axis=1)]
 
     def __repr__(self) -> str:
-        return f"Classifier(labels={self.labels}, device={self.device.type}, precision={self.precision})"
+        where = f"device={self.device.type}, precision={self.precision}"
+        return f"Classifier(labels={self.labels}, {where})"

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -43,15 +43,15 @@ def _main(
 @app.command(context_settings={"allow_extra_args": False})
 def train(
     config: Annotated[
-        Optional[Path], typer.Argument(help="YAML config (optional with --resume).")
+        Path | None, typer.Argument(help="YAML config (optional with --resume).")
     ] = None,
     overrides: Annotated[
-        Optional[list[str]], typer.Argument(help="key=value overrides, e.g. train.lr=3e-5")
+        list[str] | None, typer.Argument(help="key=value overrides, e.g. train.lr=3e-5")
     ] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Run directory.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Run directory.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
     resume: Annotated[
-        Optional[Path], typer.Option(help="Continue the interrupted run in this directory.")
+        Path | None, typer.Option(help="Continue the interrupted run in this directory.")
     ] = None,
 ) -> None:
     """Train, evaluate on validation and test, and save the model and metrics."""
@@ -61,7 +61,9 @@ def train(
         overrides = [str(config), *(overrides or [])]
         config = None
     if config is None and resume is None:
-        raise TextclassError("give a config file (e.g. configs/rotten_tomatoes.yaml) or --resume RUN_DIR.")
+        raise TextclassError(
+            "give a config file (e.g. configs/rotten_tomatoes.yaml) or --resume RUN_DIR."
+        )
     result = run_train(config, overrides, output=output, overwrite=overwrite, resume=resume)
     test = result.metrics["test"]
     typer.echo(
@@ -74,12 +76,18 @@ def train(
 @app.command()
 def evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A model directory (runs/NAME/model).")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="Labelled CSV/TSV/JSON(L)/Parquet file.")],
-    text_column: Annotated[Optional[str], typer.Option(help="Default: the training column.")] = None,
-    text_pair_column: Annotated[Optional[str], typer.Option()] = None,
-    label_column: Annotated[Optional[str], typer.Option(help="Default: the training column.")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write metrics JSON here.")] = None,
-    predictions: Annotated[Optional[Path], typer.Option(help="Write per-row predictions CSV here.")] = None,
+    data: Annotated[
+        Path, typer.Option("--data", "-d", help="Labelled CSV/TSV/JSON(L)/Parquet file.")
+    ],
+    text_column: Annotated[str | None, typer.Option(help="Default: the training column.")] = None,
+    text_pair_column: Annotated[str | None, typer.Option()] = None,
+    label_column: Annotated[str | None, typer.Option(help="Default: the training column.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write metrics JSON here.")
+    ] = None,
+    predictions: Annotated[
+        Path | None, typer.Option(help="Write per-row predictions CSV here.")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     encoding: Annotated[str, typer.Option()] = "utf-8",
 ) -> None:
@@ -114,10 +122,14 @@ def evaluate(
 @app.command()
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model directory (runs/NAME/model).")],
-    input: Annotated[Path, typer.Option("--input", "-i", help="File of texts (any supported format).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Predictions file (.csv or .jsonl).")],
-    text_column: Annotated[Optional[str], typer.Option(help="Default: the training column.")] = None,
-    text_pair_column: Annotated[Optional[str], typer.Option()] = None,
+    input: Annotated[
+        Path, typer.Option("--input", "-i", help="File of texts (any supported format).")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Predictions file (.csv or .jsonl).")
+    ],
+    text_column: Annotated[str | None, typer.Option(help="Default: the training column.")] = None,
+    text_pair_column: Annotated[str | None, typer.Option()] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     chunk_size: Annotated[int, typer.Option(min=1, help="Rows read at a time.")] = 10_000,
     encoding: Annotated[str, typer.Option()] = "utf-8",
@@ -156,7 +168,9 @@ def datasets() -> None:
         counts = frame[spec.label_column].value_counts()
         shown = ", ".join(f"{k} {v}" for k, v in counts.head(8).items())
         more = f" (+{len(counts) - 8} more)" if len(counts) > 8 else ""
-        table.add_row(name, str(len(frame)), f"{len(counts)}: {shown}{more}", spec.description, spec.source)
+        table.add_row(
+            name, str(len(frame)), f"{len(counts)}: {shown}{more}", spec.description, spec.source
+        )
     Console(width=max(100, Console().width)).print(table)
 
 

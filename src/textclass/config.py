@@ -51,7 +51,9 @@ class SplitConfig(_Section):
 
 
 class DataConfig(_Section):
-    dataset: str | None = None  # a bundled dataset (`textclass datasets`); used unless `train` is set
+    dataset: str | None = (
+        None  # a bundled dataset (`textclass datasets`); used unless `train` is set
+    )
     train: Path | None = None  # CSV, TSV, JSON, JSONL or Parquet
     validation: Path | None = None
     test: Path | None = None
@@ -246,7 +248,9 @@ def load_config(
         except yaml.YAMLError as exc:
             raise ConfigError([f"not valid YAML: {exc}"], source) from None
         if not isinstance(loaded, dict):
-            raise ConfigError(["the file must hold a mapping of sections (data, model, ...)"], source)
+            raise ConfigError(
+                ["the file must hold a mapping of sections (data, model, ...)"], source
+            )
         raw = _merge(raw, loaded)
         raw.setdefault("name", path.stem)
     extra, problems = parse_overrides(overrides or [])

@@ -94,18 +94,27 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _line_of_offset(path: Path, offset: int) -> int:
+def _first_undecodable(path: Path, encoding: str) -> tuple[int, int, str] | None:
+    """(line, column, byte) of the first bytes that do not decode; pandas reports offsets
+    relative to an internal buffer, so the file is re-read line by line to say where."""
+    if path.suffix.lower() in (".gz", ".bz2", ".zip", ".xz", ".zst"):
+        return None
     with open(path, "rb") as fh:
-        return fh.read(offset).count(b"\n") + 1
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                column = len(raw[: exc.start].decode(encoding, errors="replace")) + 1
+                return number, column, raw[exc.start : exc.start + 1].hex()
+    return None
 
 
-def _encoding_error(path: Path, exc: UnicodeDecodeError, encoding: str) -> DataError:
-    bad = exc.object[exc.start : exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
-    line = _line_of_offset(path, exc.start) if path.suffix not in (".gz", ".bz2") else "?"
+def _encoding_error(path: Path, encoding: str) -> DataError:
+    where = _first_undecodable(path, encoding)
+    at = f" at line {where[0]}, column {where[1]} (byte 0x{where[2]})" if where else ""
     return DataError(
-        f"{path}: not valid {encoding} text at line {line} (byte 0x{bad} at offset {exc.start}). "
-        "Save the file as UTF-8, or name its encoding with data.encoding=... "
-        "(e.g. data.encoding=latin-1 or data.encoding=cp1252)."
+        f"{path}: not valid {encoding} text{at}. Save the file as UTF-8, or name its encoding "
+        "with data.encoding=... (e.g. data.encoding=latin-1 or data.encoding=cp1252)."
     )
 
 
@@ -139,14 +148,18 @@ def _read_json(path: Path, encoding: str) -> pd.DataFrame:
             f"{path}, line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})."
             " If the file holds one object per line, name it .jsonl or set data.format=jsonl."
         ) from None
-    if isinstance(payload, dict) and len(payload) == 1 and isinstance(next(iter(payload.values())), list):
+    if (
+        isinstance(payload, dict)
+        and len(payload) == 1
+        and isinstance(next(iter(payload.values())), list)
+    ):
         payload = next(iter(payload.values()))  # {"data": [...]}
     if isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
         return pd.DataFrame.from_records(payload)
     if isinstance(payload, dict) and all(isinstance(v, list) for v in payload.values()):
         return pd.DataFrame(payload)
     raise DataError(
-        f"{path}: expected a list of objects ([{{\"text\": ..., \"label\": ...}}, ...]) "
+        f'{path}: expected a list of objects ([{{"text": ..., "label": ...}}, ...]) '
         "or an object of equal-length column lists."
     )
 
@@ -190,8 +203,8 @@ def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> 
                 frame = pd.read_parquet(path)
             except Exception as exc:  # pyarrow raises several types for a damaged file
                 raise DataError(f"{path}: cannot read as Parquet ({exc}).") from None
-    except UnicodeDecodeError as exc:
-        raise _encoding_error(path, exc, encoding) from None
+    except UnicodeDecodeError:
+        raise _encoding_error(path, encoding) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} holds no data (no header, no rows).") from None
     except LookupError:
@@ -223,7 +236,9 @@ def _check_columns(frame: pd.DataFrame, columns: Columns, where: str, need_label
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return values.map(
+        lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+    )
 
 
 def standardise(
@@ -253,7 +268,11 @@ def standardise(
     if too_short.all():
         raise DataError(
             f"{where}: all {len(out)} texts in column `{columns.text}` are empty"
-            + (f" or shorter than data.cleaning.min_length={cleaning.min_length}" if cleaning.min_length > 1 else "")
+            + (
+                f" or shorter than data.cleaning.min_length={cleaning.min_length}"
+                if cleaning.min_length > 1
+                else ""
+            )
             + ". Check data.text_column."
         )
     if too_short.any():
@@ -280,7 +299,9 @@ def standardise(
 # ---------------------------------------------------------------- splitting
 
 
-def _split_off(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split_off(
+    frame: pd.DataFrame, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out about `fraction` of the rows, stratified by label and (if present) grouped."""
     labels = frame["label"].to_numpy()
     if "group" in frame.columns:
@@ -368,7 +389,9 @@ def prepare_data(
     clean: dict[str, pd.DataFrame | None] = dict.fromkeys(SPLITS)
     for name, frame in raw.items():
         use_columns = columns if name == "train" else Columns(**{**columns.__dict__, "group": None})
-        clean[name], stats["cleaning"][name] = standardise(frame, use_columns, sources[name], cfg.cleaning)
+        clean[name], stats["cleaning"][name] = standardise(
+            frame, use_columns, sources[name], cfg.cleaning
+        )
 
     train = clean["train"]
     if cfg.max_samples and len(train) > cfg.max_samples:
@@ -395,4 +418,6 @@ def prepare_data(
         for name, frame in splits.items()
     }
     stats["cross_split_duplicates"] = _cross_split_duplicates(splits)
-    return PreparedData(splits=splits, labels=labels, columns=columns, stats=stats, file_hashes=hashes)
+    return PreparedData(
+        splits=splits, labels=labels, columns=columns, stats=stats, file_hashes=hashes
+    )

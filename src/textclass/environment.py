@@ -54,7 +54,9 @@ def choose_device(preference: str = "auto") -> str:
             return "cuda"
         return "mps" if _mps_available() else "cpu"
     if preference == "cuda" and not torch.cuda.is_available():
-        raise TextclassError("train.device=cuda, but no CUDA device is visible. Use train.device=auto.")
+        raise TextclassError(
+            "train.device=cuda, but no CUDA device is visible. Use train.device=auto."
+        )
     if preference == "mps" and not _mps_available():
         raise TextclassError("train.device=mps, but MPS is not available. Use train.device=auto.")
     return preference
@@ -99,7 +101,9 @@ def hardware() -> dict[str, Any]:
     }
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), None)
+            info["cpu"] = next(
+                (ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), None
+            )
     except OSError:
         info["cpu"] = platform.processor() or None
     try:

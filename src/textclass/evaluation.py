@@ -50,7 +50,12 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) ->
         y_true, y_pred, labels=ids, average=None, zero_division=0
     )
     out["per_class"] = {
-        label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        label: {
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": int(s[i]),
+        }
         for i, label in enumerate(labels)
     }
     out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=ids).tolist()
@@ -61,9 +66,7 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) ->
     return out
 
 
-def predictions_frame(
-    frame: pd.DataFrame, probs: np.ndarray, labels: list[str]
-) -> pd.DataFrame:
+def predictions_frame(frame: pd.DataFrame, probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
     """Text, gold, predicted label and one probability column per class."""
     out = pd.DataFrame({"text": frame["text"].to_numpy()})
     if "text_pair" in frame.columns:

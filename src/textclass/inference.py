@@ -37,7 +37,7 @@ def predict_logits(
     )
     try:
         with torch.inference_mode(), autocast:
-            for indices, batch in zip(batches, loader):
+            for indices, batch in zip(batches, loader, strict=False):
                 batch.pop("labels", None)
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 logits = model(**batch).logits.float().cpu().numpy()

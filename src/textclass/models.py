@@ -47,14 +47,19 @@ def resolve(name: str) -> str:
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence the load report (a fresh head's MISSING keys are expected when fine-tuning)."""
+def quiet_transformers() -> Iterator[None]:
+    """Silence load reports and per-file progress bars (a fresh head's MISSING keys are
+    expected when fine-tuning); restore the caller's settings afterwards."""
     before = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(before)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _load_error(name: str, exc: Exception) -> TextclassError:
@@ -87,13 +92,18 @@ def _model_config(cfg: ModelConfig, labels: list[str]) -> PretrainedConfig:
     if cfg.num_layers is not None:
         have = getattr(config, "num_hidden_layers", None)
         if have is None:
-            raise TextclassError(f"model.num_layers: `{cfg.name}` has no num_hidden_layers setting.")
+            raise TextclassError(
+                f"model.num_layers: `{cfg.name}` has no num_hidden_layers setting."
+            )
         if cfg.num_layers > have:
             raise TextclassError(
                 f"model.num_layers={cfg.num_layers}, but `{cfg.name}` has only {have} layers."
             )
         config.num_hidden_layers = cfg.num_layers
-    for value, names in ((cfg.dropout, _HIDDEN_DROPOUT), (cfg.attention_dropout, _ATTENTION_DROPOUT)):
+    for value, names in (
+        (cfg.dropout, _HIDDEN_DROPOUT),
+        (cfg.attention_dropout, _ATTENTION_DROPOUT),
+    ):
         if value is not None:
             for attr in names:
                 if hasattr(config, attr):
@@ -107,7 +117,7 @@ def build_model(cfg: ModelConfig, labels: list[str]) -> PreTrainedModel:
     With `num_layers`, only the first N encoder layers are built and loaded.
     """
     config = _model_config(cfg, labels)
-    with _quiet_transformers():
+    with quiet_transformers():
         if not cfg.pretrained:
             return AutoModelForSequenceClassification.from_config(config)
         try:
@@ -119,7 +129,7 @@ def build_model(cfg: ModelConfig, labels: list[str]) -> PreTrainedModel:
 
 
 def load_trained(path: Path) -> PreTrainedModel:
-    with _quiet_transformers():
+    with quiet_transformers():
         return AutoModelForSequenceClassification.from_pretrained(path)
 
 

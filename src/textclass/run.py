@@ -23,7 +23,14 @@ from textclass import models
 from textclass.batching import EncodedTexts, encode
 from textclass.classifier import MODEL_META, Classifier
 from textclass.config import RunConfig, load_config
-from textclass.data import Columns, PreparedData, detect_format, prepare_data, read_table, standardise
+from textclass.data import (
+    Columns,
+    PreparedData,
+    detect_format,
+    prepare_data,
+    read_table,
+    standardise,
+)
 from textclass.environment import choose_device, choose_precision, environment_record
 from textclass.errors import DataError, TextclassError, did_you_mean
 from textclass.evaluation import compute_metrics, predictions_frame, summary_line
@@ -82,7 +89,9 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def _encode_split(tokenizer, frame: pd.DataFrame, labels: list[str], max_length: int) -> EncodedTexts:
+def _encode_split(
+    tokenizer, frame: pd.DataFrame, labels: list[str], max_length: int
+) -> EncodedTexts:
     index = {label: i for i, label in enumerate(labels)}
     y = frame["label"].map(index).to_numpy(dtype=np.int64)
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
@@ -164,7 +173,9 @@ def train(
         for name, frame in data.splits.items()
     }
     sizes = ", ".join(f"{k} {len(v)}" for k, v in data.splits.items())
-    log.info("data: %s; %d labels; device %s, precision %s", sizes, len(data.labels), device, precision)
+    log.info(
+        "data: %s; %d labels; device %s, precision %s", sizes, len(data.labels), device, precision
+    )
 
     ctx = FitContext(
         cfg=cfg,
@@ -185,8 +196,9 @@ def train(
     best = models.load_trained(run_dir / "checkpoints" / "best")
     model_dir = run_dir / "model"
     shutil.rmtree(model_dir, ignore_errors=True)
-    best.save_pretrained(model_dir, safe_serialization=True)
-    tokenizer.save_pretrained(model_dir)
+    with models.quiet_transformers():
+        best.save_pretrained(model_dir, safe_serialization=True)
+        tokenizer.save_pretrained(model_dir)
     (model_dir / CONFIG_FILE).write_text(cfg.to_yaml())
     _write_json(model_dir / "environment.json", env)
     meta = _model_meta(cfg, data, precision)
@@ -197,7 +209,13 @@ def train(
     metrics: dict[str, dict[str, Any]] = {}
     for name in ("validation", "test"):
         split_metrics, probs = evaluate(
-            clf.model, encoded[name], data.labels, cfg.eval.batch_size, ctx.pad_id, clf.device, precision
+            clf.model,
+            encoded[name],
+            data.labels,
+            cfg.eval.batch_size,
+            ctx.pad_id,
+            clf.device,
+            precision,
         )
         metrics[name] = split_metrics
         predictions_frame(data.splits[name], probs, data.labels).to_csv(
@@ -205,7 +223,9 @@ def train(
         )
         log.info("%s: %s", name, summary_line(split_metrics))
     _write_json(run_dir / "metrics.json", metrics)
-    meta["metrics"] = {name: {k: m[k] for k in ("accuracy", "f1_macro")} for name, m in metrics.items()}
+    meta["metrics"] = {
+        name: {k: m[k] for k in ("accuracy", "f1_macro")} for name, m in metrics.items()
+    }
     _write_json(model_dir / MODEL_META, meta)
     return RunResult(run_dir=run_dir, metrics=metrics, history=state.history)
 
@@ -271,7 +291,9 @@ def _chunks(path: Path, encoding: str, chunk_size: int):
         for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
             yield batch.to_pandas()
     elif kind == "jsonl":
-        yield from pd.read_json(path, lines=True, chunksize=chunk_size, dtype=False, encoding=encoding)
+        yield from pd.read_json(
+            path, lines=True, chunksize=chunk_size, dtype=False, encoding=encoding
+        )
     else:
         yield read_table(path, encoding=encoding)
 
@@ -308,15 +330,17 @@ def predict_file(
     written = 0
     jsonl = output.suffix.lower() == ".jsonl"
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh, tqdm(
-            desc="predicting", unit="text", disable=not progress
-        ) as bar:
+        with (
+            open(tmp, "w", encoding="utf-8", newline="") as fh,
+            tqdm(desc="predicting", unit="text", disable=not progress) as bar,
+        ):
             for chunk in _chunks(input, encoding, chunk_size):
                 for column in (text_col, pair_col):
                     if column and column not in chunk.columns:
+                        have = [str(c) for c in chunk.columns]
                         raise DataError(
-                            f"{input}: no column `{column}`.{did_you_mean(column, map(str, chunk.columns))}"
-                            f" The columns are: {', '.join(map(str, chunk.columns))}. "
+                            f"{input}: no column `{column}`.{did_you_mean(column, have)}"
+                            f" The columns are: {', '.join(have)}. "
                             "Name the text column with --text-column."
                         )
                 texts = chunk[text_col].fillna("").astype(str).tolist()

@@ -36,6 +36,7 @@ from textclass.environment import autocast_dtype
 from textclass.errors import TrainingInterrupted
 from textclass.evaluation import compute_metrics
 from textclass.inference import predict_logits, softmax
+from textclass.models import quiet_transformers
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +114,23 @@ def make_accelerator(device: str, precision: str) -> Accelerator:
     return Accelerator(mixed_precision=mixed, cpu=device == "cpu")
 
 
-def train_loader(dataset: EncodedTexts, cfg: RunConfig, pad_id: int) -> tuple[DataLoader, LengthGroupedBatches]:
+def train_loader(
+    dataset: EncodedTexts, cfg: RunConfig, pad_id: int
+) -> tuple[DataLoader, LengthGroupedBatches]:
     batches = LengthGroupedBatches(
-        dataset.lengths, cfg.train.batch_size, seed=cfg.seed, group_by_length=cfg.train.group_by_length
+        dataset.lengths,
+        cfg.train.batch_size,
+        seed=cfg.seed,
+        group_by_length=cfg.train.group_by_length,
     )
     loader = DataLoader(
         dataset,
         batch_sampler=batches,
         collate_fn=Collator(pad_id),
         num_workers=cfg.train.num_workers,
+        # Its own generator: creating an iterator draws a seed, which would otherwise shift the
+        # global RNG (dropout) and make a resumed run differ from an uninterrupted one.
+        generator=torch.Generator().manual_seed(cfg.seed),
     )
     return loader, batches
 
@@ -193,7 +202,10 @@ def save_checkpoint(accelerator: Accelerator, state: TrainState, directory: Path
 def save_best(accelerator: Accelerator, model: torch.nn.Module, directory: Path) -> None:
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
-        _atomic_dir(directory, lambda tmp: unwrapped.save_pretrained(tmp, safe_serialization=True))
+        with quiet_transformers():
+            _atomic_dir(
+                directory, lambda tmp: unwrapped.save_pretrained(tmp, safe_serialization=True)
+            )
     accelerator.wait_for_everyone()
 
 
@@ -217,7 +229,9 @@ def stop_on_signals(state: TrainState) -> Iterator[None]:
         if state.stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         state.stop_requested = True
-        log.warning("stop requested: finishing this step and writing a checkpoint (Ctrl-C again to abort)")
+        log.warning(
+            "stop requested: finishing this step and writing a checkpoint (Ctrl-C again to abort)"
+        )
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -275,7 +289,12 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
     last_dir, best_dir = ctx.checkpoint_dir / "last", ctx.checkpoint_dir / "best"
     if resume:
         state = load_checkpoint(accelerator, last_dir)
-        log.info("resumed at step %d/%d (epoch %d)", state.global_step, state.total_steps, state.epoch + 1)
+        log.info(
+            "resumed at step %d/%d (epoch %d)",
+            state.global_step,
+            state.total_steps,
+            state.epoch + 1,
+        )
     else:
         state = TrainState(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
     for cb in ctx.callbacks:
@@ -296,14 +315,19 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
             "step": state.global_step,
             "train_loss": state.loss_sum / max(state.loss_count, 1),
             "val_loss": metrics["loss"],
-            **{f"val_{k}": metrics[k] for k in ("accuracy", "f1_macro", "f1_weighted", "roc_auc", "log_loss")},
+            **{
+                f"val_{k}": metrics[k]
+                for k in ("accuracy", "f1_macro", "f1_weighted", "roc_auc", "log_loss")
+            },
             "lr": scheduler.get_last_lr()[0],
             "train_seconds": round(state.train_seconds, 2),
             "samples_per_second": round(state.samples_seen / max(state.train_seconds, 1e-9), 2),
         }
         state.loss_sum, state.loss_count = 0.0, 0
         value = metrics[tcfg.metric] if tcfg.metric in metrics else record[f"val_{tcfg.metric}"]
-        record["is_best"] = _improved(value, state.best_metric, tcfg.metric, tcfg.early_stopping.min_delta)
+        record["is_best"] = _improved(
+            value, state.best_metric, tcfg.metric, tcfg.early_stopping.min_delta
+        )
         if record["is_best"]:
             state.best_metric, state.best_step = value, state.global_step
             state.evals_without_improvement = 0
@@ -371,9 +395,14 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
                     cb.on_step_end(state, loss=loss, batch=batch, model=model, optimizer=optimizer)
                 end_of_epoch = state.step_in_epoch >= steps_per_epoch
                 finished = state.global_step >= total_steps
-                if (tcfg.eval_steps and state.global_step % tcfg.eval_steps == 0) or (
-                    not tcfg.eval_steps and end_of_epoch
-                ) or (finished and (not state.history or state.history[-1]["step"] != state.global_step)):
+                if (
+                    (tcfg.eval_steps and state.global_step % tcfg.eval_steps == 0)
+                    or (not tcfg.eval_steps and end_of_epoch)
+                    or (
+                        finished
+                        and (not state.history or state.history[-1]["step"] != state.global_step)
+                    )
+                ):
                     run_evaluation()
                     model.train()
                     if end_of_epoch:

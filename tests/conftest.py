@@ -1,0 +1,93 @@
+"""Shared fixtures: a tiny random BERT on the real MiniLM tokenizer, and slices of real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from textclass import datasets
+from textclass.config import RunConfig, load_config
+from textclass.models import quiet_transformers, resolve
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT with random weights and MiniLM's real WordPiece tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(resolve("minilm-l6"))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    with quiet_transformers():
+        BertForSequenceClassification(config).save_pretrained(path)
+        tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def rotten() -> pd.DataFrame:
+    """The bundled Rotten Tomatoes data, columns text, label, movie_name."""
+    return datasets.load("rotten_tomatoes")
+
+
+@pytest.fixture
+def rotten_files(tmp_path, rotten) -> dict[str, Path]:
+    """Small train/validation/test CSVs cut from the real data (balanced, seeded)."""
+    sample = rotten.groupby("label", group_keys=False).sample(n=80, random_state=0)
+    sample = sample.sample(frac=1, random_state=1).reset_index(drop=True)
+    parts = {"train": sample[:100], "validation": sample[100:130], "test": sample[130:]}
+    paths = {}
+    for name, frame in parts.items():
+        paths[name] = tmp_path / f"{name}.csv"
+        frame.to_csv(paths[name], index=False)
+    return paths
+
+
+def tiny_overrides(model_dir: Path, out: Path) -> list[str]:
+    return [
+        f"model.name={model_dir}",
+        "model.max_length=48",
+        "train.precision=fp32",
+        "train.batch_size=16",
+        "train.lr=1e-3",
+        "train.warmup_ratio=0",
+        "eval.batch_size=32",
+        f"output.dir={out}",
+    ]
+
+
+@pytest.fixture
+def tiny_config(tmp_path, tiny_model_dir, rotten_files):
+    """Build a RunConfig for the tiny model on the small real files, plus any overrides."""
+
+    def build(*overrides: str) -> RunConfig:
+        files = [f"data.{name}={path}" for name, path in rotten_files.items()]
+        return load_config(
+            base={"name": "tiny"},
+            overrides=[*files, *tiny_overrides(tiny_model_dir, tmp_path / "runs"), *overrides],
+        )
+
+    return build
+
+
+@pytest.fixture
+def write_yaml(tmp_path):
+    def write(data: dict, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+    return write
