@@ -56,7 +56,7 @@ def test_run_directory_is_complete(tiny_config):
         "history.json",
         "metrics.json",
         "predictions_validation.csv",
-        "predictions_test.csv",
+        "predictions.csv",
         "model/model.safetensors",
         "model/textclass.json",
         "model/tokenizer.json",

@@ -160,18 +160,17 @@ def datasets() -> None:
 
     from textclass import datasets as bundled
 
-    table = Table(title="Bundled datasets (data.dataset=NAME)")
-    for column in ("name", "rows", "labels", "description", "source"):
+    table = Table(title="Bundled datasets (use as data.dataset=NAME)")
+    for column in ("name", "rows", "labels", "description"):
         table.add_column(column, overflow="fold")
     for name, spec in bundled.REGISTRY.items():
         frame = bundled.load(name)
         counts = frame[spec.label_column].value_counts()
-        shown = ", ".join(f"{k} {v}" for k, v in counts.head(8).items())
-        more = f" (+{len(counts) - 8} more)" if len(counts) > 8 else ""
-        table.add_row(
-            name, str(len(frame)), f"{len(counts)}: {shown}{more}", spec.description, spec.source
-        )
-    Console(width=max(100, Console().width)).print(table)
+        shown = ", ".join(f"{k} {v}" for k, v in counts.head(4).items())
+        more = f", ... ({len(counts)} labels)" if len(counts) > 4 else ""
+        table.add_row(name, str(len(frame)), shown + more, spec.description)
+    Console().print(table)
+    typer.echo("Sources, citations and licences: textclass/bundled/PROVENANCE.md")
 
 
 def main() -> None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
 from transformers import set_seed
 
 from textclass import models
@@ -39,6 +41,7 @@ from textclass.training import Callback, FitContext, evaluate, fit
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.yaml"
+PREDICTIONS = {"test": "predictions.csv", "validation": "predictions_validation.csv"}
 
 
 @dataclass
@@ -137,6 +140,7 @@ def train(
     config is used). `frames` passes pandas DataFrames ("train", optionally "validation" and
     "test") instead of files.
     """
+    procs = PartialState()  # one process, or one of several under `accelerate launch`
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "checkpoints" / "last").is_dir():
@@ -146,7 +150,9 @@ def train(
         cfg = load_config(run_dir / CONFIG_FILE, overrides)
     else:
         cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
-        run_dir = _new_run_dir(cfg, Path(output) if output else None, overwrite)
+        run_dir = _on_main(
+            procs, lambda: _new_run_dir(cfg, Path(output) if output else None, overwrite)
+        )
     log.info("run directory: %s", run_dir)
 
     set_seed(cfg.seed)
@@ -161,7 +167,7 @@ def train(
                 f"{run_dir}: the data files changed since this run started, so it cannot be "
                 "resumed exactly. Start a new run instead."
             )
-    else:
+    elif procs.is_main_process:
         (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
         _write_json(run_dir / "environment.json", env)
         _write_json(run_dir / "data.json", data.stats)
@@ -190,22 +196,17 @@ def train(
         callbacks=list(callbacks or []),
     )
     state = fit(ctx, resume=resume is not None)
-    _write_json(run_dir / "history.json", state.to_json())
 
-    # Save the selected (best) weights as the run's model, then evaluate exactly those.
-    best = models.load_trained(run_dir / "checkpoints" / "best")
-    model_dir = run_dir / "model"
-    shutil.rmtree(model_dir, ignore_errors=True)
-    with models.quiet_transformers():
-        best.save_pretrained(model_dir, safe_serialization=True)
-        tokenizer.save_pretrained(model_dir)
-    (model_dir / CONFIG_FILE).write_text(cfg.to_yaml())
-    _write_json(model_dir / "environment.json", env)
     meta = _model_meta(cfg, data, precision)
     meta["selected_step"] = state.best_step
-    _write_json(model_dir / MODEL_META, meta)
+    model_dir = run_dir / "model"
+    if procs.is_main_process:
+        _write_json(run_dir / "history.json", state.to_json())
+        _save_model_dir(model_dir, run_dir / "checkpoints" / "best", tokenizer, cfg, env, meta)
+    procs.wait_for_everyone()
 
-    clf = Classifier.load(model_dir)
+    # Evaluate exactly the selected weights, as saved.
+    clf = Classifier.load(model_dir, precision=precision)
     metrics: dict[str, dict[str, Any]] = {}
     for name in ("validation", "test"):
         split_metrics, probs = evaluate(
@@ -218,16 +219,42 @@ def train(
             precision,
         )
         metrics[name] = split_metrics
-        predictions_frame(data.splits[name], probs, data.labels).to_csv(
-            run_dir / f"predictions_{name}.csv", index=False
-        )
         log.info("%s: %s", name, summary_line(split_metrics))
-    _write_json(run_dir / "metrics.json", metrics)
-    meta["metrics"] = {
-        name: {k: m[k] for k in ("accuracy", "f1_macro")} for name, m in metrics.items()
-    }
-    _write_json(model_dir / MODEL_META, meta)
+        if procs.is_main_process:
+            predictions_frame(data.splits[name], probs, data.labels).to_csv(
+                run_dir / PREDICTIONS[name], index=False
+            )
+    if procs.is_main_process:
+        _write_json(run_dir / "metrics.json", metrics)
+        meta["metrics"] = {
+            n: {k: m[k] for k in ("accuracy", "f1_macro")} for n, m in metrics.items()
+        }
+        _write_json(model_dir / MODEL_META, meta)
     return RunResult(run_dir=run_dir, metrics=metrics, history=state.history)
+
+
+def _on_main(procs: PartialState, make: Any) -> Any:
+    """Run `make()` on the main process only and hand its result to every process."""
+    value = make() if procs.is_main_process else None
+    if procs.num_processes > 1:
+        holder = [value]
+        broadcast_object_list(holder, from_process=0)
+        value = holder[0]
+    return value
+
+
+def _save_model_dir(
+    model_dir: Path, best_dir: Path, tokenizer: Any, cfg: RunConfig, env: dict, meta: dict
+) -> None:
+    """The selected weights, tokenizer, config, environment and label/cleaning metadata."""
+    best = models.load_trained(best_dir)
+    shutil.rmtree(model_dir, ignore_errors=True)
+    with models.quiet_transformers():
+        best.save_pretrained(model_dir, safe_serialization=True)
+        tokenizer.save_pretrained(model_dir)
+    (model_dir / CONFIG_FILE).write_text(cfg.to_yaml())
+    _write_json(model_dir / "environment.json", env)
+    _write_json(model_dir / MODEL_META, meta)
 
 
 # ---------------------------------------------------------------- evaluate

@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -352,8 +353,9 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
         initial=state.global_step,
         desc="training",
         unit="step",
-        disable=not accelerator.is_local_main_process or None,
+        disable=not accelerator.is_local_main_process,
         dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 30,  # logs get a line every 30 s
     )
     accum = tcfg.grad_accum_steps
     with stop_on_signals(state), progress:
