@@ -57,14 +57,38 @@ class Classifier:
         self.meta = meta or {}
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto", precision: str = "auto") -> Classifier:
+    def load(
+        cls,
+        path: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        backend: str = "auto",
+    ) -> Classifier:
+        """Load a model directory. `backend`: `torch`, `onnx` (a `textclass export` directory,
+        run with ONNX Runtime on the CPU) or `auto` (onnx where there is a model.onnx and no
+        PyTorch weights)."""
         path = Path(path)
         if not (path / "config.json").is_file():
             hint = " (a run directory? use its model/ folder)" if (path / "model").is_dir() else ""
             raise TextclassError(f"{path} is not a model directory: no config.json{hint}.")
         meta_file = path / MODEL_META
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-        model = models.load_trained(path)
+        if backend not in ("auto", "torch", "onnx"):
+            raise TextclassError(f"backend {backend!r}: use auto, torch or onnx.")
+        if backend == "auto":
+            onnx_only = (path / "model.onnx").is_file() and not any(path.glob("*.safetensors"))
+            backend = "onnx" if onnx_only else "torch"
+        if backend == "onnx":
+            from textclass.export import OnnxSequenceClassifier
+
+            if not (path / "model.onnx").is_file():
+                raise TextclassError(
+                    f"{path} has no model.onnx; create one with `textclass export {path}`."
+                )
+            model = OnnxSequenceClassifier(path)
+            device, precision = "cpu", "fp32"
+        else:
+            model = models.load_trained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
         labels = meta.get("labels") or [
             model.config.id2label[i] for i in range(model.config.num_labels)

@@ -134,10 +134,27 @@ def predict(
     chunk_size: Annotated[int, typer.Option(min=1, help="Rows read at a time.")] = 10_000,
     encoding: Annotated[str, typer.Option()] = "utf-8",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Also write OUTPUT.groups.csv: per value of this column, the count, "
+            "share of each label and mean probabilities, ranked."
+        ),
+    ] = None,
+    rank_by: Annotated[
+        str | None,
+        typer.Option(
+            help="With --group-by: rank by this label's share (default: the first label)."
+        ),
+    ] = None,
 ) -> None:
     """Predict labels and probabilities for every row of a file, streaming it in chunks."""
     from textclass.run import predict_file
 
+    if group_by is not None:
+        from textclass import summaries
+
+        groups_file = summaries.prepare_group_summary(input, output, group_by, encoding, overwrite)
     n = predict_file(
         model_dir,
         input,
@@ -150,6 +167,9 @@ def predict(
         overwrite=overwrite,
     )
     typer.echo(f"wrote {n} predictions to {output}")
+    if group_by is not None:
+        table = summaries.group_summary(output, group_by, groups_file, rank_by=rank_by)
+        typer.echo(f"wrote {len(table)} {group_by} summaries to {groups_file}")
 
 
 @app.command()
@@ -173,9 +193,144 @@ def datasets() -> None:
     typer.echo("Sources, citations and licences: textclass/bundled/PROVENANCE.md")
 
 
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (runs/NAME).")],
+) -> None:
+    """Write report.md, report.html and report.json for a finished run."""
+    from textclass.reporting import write_report
+
+    paths = write_report(run_dir)
+    typer.echo(f"wrote {paths['md']}, {paths['html']} and {paths['json']}")
+
+
+@app.command()
+def doctor(
+    config: Annotated[Path, typer.Argument(help="The YAML config to check.")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Steps of the overfit checks.")] = 40,
+) -> None:
+    """Sanity checks before a long run: trainable head, schedule, batches, overfitting."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from textclass.doctor import doctor as run_doctor
+
+    checks = run_doctor(config, overrides, steps=steps)
+    table = Table(title=f"textclass doctor {config}")
+    for column in ("check", "result", "evidence"):
+        table.add_column(column, overflow="fold")
+    colour = {"pass": "green", "warn": "yellow", "fail": "red"}
+    for c in checks:
+        table.add_row(c.name, f"[{colour[c.status]}]{c.status.upper()}[/]", c.evidence)
+    Console().print(table)
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more finished run directories.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Markdown table file.")] = Path(
+        "comparison.md"
+    ),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Side-by-side table of runs: config differences and metrics with 95% intervals."""
+    from textclass.reporting import compare_runs, render_comparison
+
+    if output.exists() and not overwrite:
+        raise TextclassError(f"{output} exists; choose another --output or pass --overwrite.")
+    comparison = compare_runs(run_dirs)
+    text = render_comparison(comparison)
+    typer.echo(text)
+    output.write_text(text)
+    output.with_suffix(".json").write_text(json.dumps(comparison, indent=1))
+    typer.echo(f"wrote {output} and {output.with_suffix('.json')}")
+
+
+@app.command()
+def serve(
+    model_dir: Annotated[
+        Path, typer.Argument(help="A model directory (runs/NAME/model) or an ONNX export.")
+    ],
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    backend: Annotated[
+        str, typer.Option(help="torch, onnx (an exported directory) or auto.")
+    ] = "auto",
+    precision: Annotated[str, typer.Option(help="torch backend: auto, fp32 or bf16.")] = "auto",
+    batching: Annotated[
+        bool, typer.Option(help="Gather concurrent requests into shared forward passes.")
+    ] = True,
+    max_batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option(min=0, help="How long a pass waits for more requests.")
+    ] = 5.0,
+    cache_size: Annotated[
+        int, typer.Option(min=0, help="LRU cache of predictions by cleaned text; 0 = off.")
+    ] = 0,
+    max_texts: Annotated[int, typer.Option(min=1, help="Texts per request.")] = 256,
+    max_chars: Annotated[int, typer.Option(min=1, help="Characters per text.")] = 10_000,
+    request_timeout: Annotated[float, typer.Option(min=0.001, help="Seconds.")] = 30.0,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(help="File of API keys, one a line (or set TEXTCLASS_API_KEYS)."),
+    ] = None,
+) -> None:
+    """Serve a model over HTTP (POST /v1/predict, GET /v1/model, /health, /ready, /metrics)."""
+    from textclass.serving import ServeSettings, load_api_keys
+    from textclass.serving import serve as run_server
+
+    settings = ServeSettings(
+        model_dir=model_dir,
+        backend=backend,  # type: ignore[arg-type]
+        precision=precision,
+        host=host,
+        port=port,
+        batching=batching,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        cache_size=cache_size,
+        max_texts=max_texts,
+        max_chars=max_chars,
+        request_timeout=request_timeout,
+        api_keys=load_api_keys(api_key_file),
+        log_level="warning" if logging.getLogger().level > logging.INFO else "info",
+    )
+    run_server(settings)
+
+
+@app.command()
+def export(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory (runs/NAME/model).")],
+    format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    quantize: Annotated[
+        str | None, typer.Option(help="int8: dynamic int8 weights (smaller, faster on CPU).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Default: MODEL_DIR-onnx[-int8].")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
+) -> None:
+    """Export a model to ONNX (dynamic batch and sequence axes) with its tokenizer and labels."""
+    from textclass.export import export_onnx
+
+    if format != "onnx":
+        raise TextclassError(f"--format {format!r}: only onnx is supported.")
+    target = export_onnx(model_dir, output, quantize=quantize, overwrite=overwrite)
+    diff = json.loads((target / "textclass.json").read_text())["export"]["max_prob_diff"]
+    typer.echo(
+        f"exported to {target} ({quantize or 'fp32'}; max probability difference from "
+        f"PyTorch {diff:.2e}). Serve it: textclass serve {target}"
+    )
+
+
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the code of a typer.Exit
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except TextclassError as exc:
         if _state["debug"]:
             raise

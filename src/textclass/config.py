@@ -86,6 +86,9 @@ class ModelConfig(_Section):
     max_length: int = Field(128, gt=1, le=8192)  # tokens per text (pair) after truncation
     dropout: float | None = Field(None, ge=0, lt=1)  # hidden dropout; None keeps the model's
     attention_dropout: float | None = Field(None, ge=0, lt=1)
+    # Which parameters stay fixed: none; encoder (train the head only: a linear-probe
+    # ablation); all (nothing trains: a sanity check that the diagnosis must catch).
+    freeze: Literal["none", "encoder", "all"] = "none"
 
 
 class EarlyStoppingConfig(_Section):
@@ -108,6 +111,8 @@ class TrainConfig(_Section):
     group_by_length: bool = True  # batches of similar length: far less padding
     eval_steps: int | None = Field(None, gt=0)  # evaluate every N steps; None: every epoch
     checkpoint_steps: int | None = Field(None, gt=0)  # extra resumable checkpoints
+    # Cross-entropy class weights: none, balanced (n / (k * count_k)), or {label: weight}.
+    class_weights: Literal["none", "balanced"] | dict[str, float] = "none"
     metric: str = "f1_macro"  # validation metric that selects the best checkpoint
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     num_workers: int = Field(0, ge=0)

@@ -86,3 +86,92 @@ def summary_line(metrics: dict[str, Any]) -> str:
     if metrics.get("log_loss") is not None:
         parts.append(f"log loss {metrics['log_loss']:.4f}")
     return ", ".join(parts) + f" (n={metrics['n']})"
+
+
+# ---------------------------------------------------------------- uncertainty and calibration
+
+
+def _scores_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Metrics from stacked confusion matrices (B, K, K): rows gold, columns predicted."""
+    tp = np.diagonal(cm, axis1=1, axis2=2).astype(np.float64)
+    support = cm.sum(axis=2)
+    predicted = cm.sum(axis=1)
+    n = cm.sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    weights = support / np.maximum(n[:, None], 1)
+    return {
+        "accuracy": tp.sum(axis=1) / np.maximum(n, 1),
+        "precision_macro": precision.mean(axis=1),
+        "recall_macro": recall.mean(axis=1),
+        "f1_macro": f1.mean(axis=1),
+        "f1_weighted": (f1 * weights).sum(axis=1),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+    }
+
+
+def bootstrap_intervals(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    labels: list[str],
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Percentile bootstrap intervals for accuracy, macro/weighted scores and per-class P/R/F1.
+
+    Resamples whole examples with replacement; all resamples are scored at once from their
+    confusion matrices (vectorised: 1000 resamples of 10,000 examples take well under a second).
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    k, n = len(labels), len(y_true)
+    rng = np.random.default_rng(seed)
+    codes = (y_true * k + y_pred).astype(np.int64)
+    out: dict[str, Any] = {"resamples": resamples, "confidence": confidence}
+    lo_q, hi_q = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
+    chunks = []
+    for start in range(0, resamples, 100):  # bounded memory: 100 resamples at a time
+        b = min(100, resamples - start)
+        idx = rng.integers(0, n, size=(b, n))
+        flat = codes[idx] + (np.arange(b)[:, None] * k * k)
+        chunks.append(np.bincount(flat.ravel(), minlength=b * k * k).reshape(b, k, k))
+    scores = _scores_from_confusion(np.concatenate(chunks))
+    for name in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted"):
+        lo, hi = np.percentile(scores[name], [lo_q, hi_q])
+        out[name] = [float(lo), float(hi)]
+    out["per_class"] = {}
+    for i, label in enumerate(labels):
+        out["per_class"][label] = {
+            m: [float(v) for v in np.percentile(scores[m][:, i], [lo_q, hi_q])]
+            for m in ("precision", "recall", "f1")
+        }
+    return out
+
+
+def calibration(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> dict[str, Any]:
+    """Expected calibration error of the top-class confidence, with the reliability bins."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(y_true)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        mask = which == b
+        if not mask.any():
+            continue
+        conf, acc = float(confidence[mask].mean()), float(correct[mask].mean())
+        ece += mask.mean() * abs(acc - conf)
+        table.append(
+            {
+                "low": float(edges[b]),
+                "high": float(edges[b + 1]),
+                "n": int(mask.sum()),
+                "confidence": conf,
+                "accuracy": acc,
+            }
+        )
+    return {"ece": float(ece), "bins": table}

@@ -119,13 +119,28 @@ def build_model(cfg: ModelConfig, labels: list[str]) -> PreTrainedModel:
     config = _model_config(cfg, labels)
     with quiet_transformers():
         if not cfg.pretrained:
-            return AutoModelForSequenceClassification.from_config(config)
-        try:
-            return AutoModelForSequenceClassification.from_pretrained(
-                resolve(cfg.name), config=config, ignore_mismatched_sizes=True
-            )
-        except (OSError, ValueError) as exc:
-            raise _load_error(cfg.name, exc) from None
+            model = AutoModelForSequenceClassification.from_config(config)
+        else:
+            try:
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    resolve(cfg.name), config=config, ignore_mismatched_sizes=True
+                )
+            except (OSError, ValueError) as exc:
+                raise _load_error(cfg.name, exc) from None
+    freeze(model, cfg.freeze)
+    return model
+
+
+def is_encoder_parameter(model: PreTrainedModel, name: str) -> bool:
+    """Parameters under the base model (`bert.`, `distilbert.`, ...) are the encoder's; the
+    rest (classifier, pre_classifier, score) form the head."""
+    return name.startswith(f"{model.base_model_prefix}.")
+
+
+def freeze(model: PreTrainedModel, mode: str) -> None:
+    for name, param in model.named_parameters():
+        if mode == "all" or (mode == "encoder" and is_encoder_parameter(model, name)):
+            param.requires_grad_(False)
 
 
 def load_trained(path: Path) -> PreTrainedModel:

@@ -8,17 +8,20 @@ This is the Python API behind `textclass train` and `textclass evaluate`:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
+from safetensors.torch import load_file
 from transformers import set_seed
 
 from textclass import models
@@ -33,14 +36,17 @@ from textclass.data import (
     read_table,
     standardise,
 )
+from textclass.diagnosis import Finding, TrainingMonitor, diagnose
 from textclass.environment import choose_device, choose_precision, environment_record
 from textclass.errors import DataError, TextclassError, did_you_mean
 from textclass.evaluation import compute_metrics, predictions_frame, summary_line
-from textclass.training import Callback, FitContext, evaluate, fit
+from textclass.reporting import print_findings, write_report
+from textclass.training import Callback, FitContext, class_weights, evaluate, fit
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.yaml"
+SAFETENSORS = "model.safetensors"
 PREDICTIONS = {"test": "predictions.csv", "validation": "predictions_validation.csv"}
 
 
@@ -49,6 +55,7 @@ class RunResult:
     run_dir: Path
     metrics: dict[str, dict[str, Any]]  # "validation" and "test"
     history: list[dict[str, Any]]
+    findings: list[Finding] = field(default_factory=list)  # the diagnosis, failures first
 
     @property
     def model_dir(self) -> Path:
@@ -92,7 +99,7 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def _encode_split(
+def encode_split(
     tokenizer, frame: pd.DataFrame, labels: list[str], max_length: int
 ) -> EncodedTexts:
     index = {label: i for i, label in enumerate(labels)}
@@ -132,6 +139,7 @@ def train(
     resume: str | Path | None = None,
     frames: dict[str, pd.DataFrame] | None = None,
     callbacks: list[Callback] | None = None,
+    report: bool = True,
 ) -> RunResult:
     """Train, evaluate and save a classifier; returns where it went and its metrics.
 
@@ -170,14 +178,19 @@ def train(
     elif procs.is_main_process:
         (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
         _write_json(run_dir / "environment.json", env)
-        _write_json(run_dir / "data.json", data.stats)
 
     tokenizer = models.load_tokenizer(cfg.model.name)
     model = models.build_model(cfg.model, data.labels)
     encoded = {
-        name: _encode_split(tokenizer, frame, data.labels, cfg.model.max_length)
+        name: encode_split(tokenizer, frame, data.labels, cfg.model.max_length)
         for name, frame in data.splits.items()
     }
+    data.stats["token_lengths"] = {
+        name: _length_stats(enc.lengths, cfg.model.max_length) for name, enc in encoded.items()
+    }
+    data.stats["cleaning_settings"] = cfg.data.cleaning.model_dump()
+    if procs.is_main_process and resume is None:
+        _write_json(run_dir / "data.json", data.stats)
     sizes = ", ".join(f"{k} {len(v)}" for k, v in data.splits.items())
     log.info(
         "data: %s; %d labels; device %s, precision %s", sizes, len(data.labels), device, precision
@@ -193,9 +206,10 @@ def train(
         device=device,
         precision=precision,
         checkpoint_dir=run_dir / "checkpoints",
-        callbacks=list(callbacks or []),
+        callbacks=[TrainingMonitor(data.stats["class_counts"]["train"]), *(callbacks or [])],
     )
     state = fit(ctx, resume=resume is not None)
+    monitor = ctx.callbacks[0].record
 
     meta = _model_meta(cfg, data, precision)
     meta["selected_step"] = state.best_step
@@ -224,13 +238,63 @@ def train(
             predictions_frame(data.splits[name], probs, data.labels).to_csv(
                 run_dir / PREDICTIONS[name], index=False
             )
+    integrity = {
+        "selected_step": state.best_step,
+        "selected_sha256": weights_digest(
+            load_file(run_dir / "checkpoints" / "best" / SAFETENSORS)
+        ),
+        "evaluated_sha256": weights_digest(clf.model.state_dict()),
+    }
+    findings = diagnose(
+        monitor, state.history, metrics, integrity, data.stats, cfg.train.class_weights
+    )
     if procs.is_main_process:
         _write_json(run_dir / "metrics.json", metrics)
         meta["metrics"] = {
             n: {k: m[k] for k in ("accuracy", "f1_macro")} for n, m in metrics.items()
         }
         _write_json(model_dir / MODEL_META, meta)
-    return RunResult(run_dir=run_dir, metrics=metrics, history=state.history)
+        weights = class_weights(cfg.train.class_weights, data.labels, encoded["train"].labels)
+        _write_json(
+            run_dir / "diagnostics.json",
+            {
+                "monitor": monitor,
+                "integrity": integrity,
+                "class_weights": None
+                if weights is None
+                else dict(zip(data.labels, weights.tolist(), strict=True)),
+                "findings": [f.to_dict() for f in findings],
+            },
+        )
+        print_findings(findings, log)
+        if report:
+            paths = write_report(run_dir)
+            log.info("report: %s and %s", paths["md"], paths["html"])
+    return RunResult(run_dir=run_dir, metrics=metrics, history=state.history, findings=findings)
+
+
+def _length_stats(lengths: np.ndarray, cap: int) -> dict[str, Any]:
+    """Token counts per text (after truncation to `cap`, special tokens included)."""
+    at_cap = int((lengths >= cap).sum())
+    return {
+        "mean": float(lengths.mean()),
+        "p50": int(np.percentile(lengths, 50)),
+        "p90": int(np.percentile(lengths, 90)),
+        "p99": int(np.percentile(lengths, 99)),
+        "max": int(lengths.max()),
+        "at_cap": at_cap,
+        "at_cap_share": at_cap / max(len(lengths), 1),
+    }
+
+
+def weights_digest(state_dict: dict[str, Any]) -> str:
+    """SHA-256 over tensor names, dtypes, shapes and values: equal iff the weights are equal."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _on_main(procs: PartialState, make: Any) -> Any:

@@ -62,6 +62,7 @@ class TrainState:
     evals_without_improvement: int = 0
     stopped_early: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)  # callbacks' JSON state, checkpointed
     stop_requested: bool = field(default=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -139,18 +140,39 @@ def train_loader(
 # ---------------------------------------------------------------- steps
 
 
-def compute_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.cross_entropy(logits.float(), labels)
+def class_weights(
+    cfg_weights: str | dict[str, float], labels: list[str], y: np.ndarray
+) -> torch.Tensor | None:
+    """Per-class loss weights: None, `balanced` (n / (k * count), as scikit-learn), or given."""
+    if cfg_weights == "none":
+        return None
+    if cfg_weights == "balanced":
+        counts = np.bincount(y, minlength=len(labels)).astype(np.float64)
+        weights = len(y) / (len(labels) * np.maximum(counts, 1))
+    else:
+        weights = np.array([float(cfg_weights.get(label, 1.0)) for label in labels])
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def compute_loss(
+    logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight)
 
 
 def train_step(
-    model: torch.nn.Module, batch: dict[str, torch.Tensor], accelerator: Accelerator, scale: float
+    model: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    accelerator: Accelerator,
+    scale: float,
+    weight: torch.Tensor | None = None,
 ) -> float:
     """Forward and backward on one batch; returns the (unscaled) loss."""
-    labels = batch.pop("labels")
-    logits = model(**batch).logits
-    loss = compute_loss(logits, labels)
-    accelerator.backward(loss * scale)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs).logits
+    loss = compute_loss(logits, batch["labels"], weight)
+    if loss.requires_grad:  # False only when every parameter is frozen: the diagnosis says so
+        accelerator.backward(loss * scale)
     return float(loss.detach())
 
 
@@ -287,6 +309,9 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
     )
     accelerator.register_for_checkpointing(scheduler)
 
+    weight = class_weights(tcfg.class_weights, ctx.labels, ctx.train_data.labels)
+    if weight is not None:
+        weight = weight.to(accelerator.device)
     last_dir, best_dir = ctx.checkpoint_dir / "last", ctx.checkpoint_dir / "best"
     if resume:
         state = load_checkpoint(accelerator, last_dir)
@@ -299,7 +324,15 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
     else:
         state = TrainState(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
     for cb in ctx.callbacks:
-        cb.on_train_begin(state, model=model, optimizer=optimizer, accelerator=accelerator)
+        cb.on_train_begin(
+            state,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            accelerator=accelerator,
+            train_data=ctx.train_data,
+            labels=ctx.labels,
+        )
 
     def run_evaluation() -> None:
         metrics, _ = evaluate(
@@ -371,14 +404,16 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
                 size = len(batch["labels"])
                 ctx_sync = nullcontext() if step_now else accelerator.no_sync(model)
                 with ctx_sync:
-                    loss = train_step(model, batch, accelerator, 1.0 / accum)
+                    loss = train_step(model, batch, accelerator, 1.0 / accum, weight)
                 state.loss_sum += loss / accum
                 state.samples_seen += size
                 if not step_now:
                     continue
                 state.loss_count += 1
-                if tcfg.max_grad_norm is not None:
-                    accelerator.clip_grad_norm_(model.parameters(), tcfg.max_grad_norm)
+                grad_norm = accelerator.clip_grad_norm_(
+                    model.parameters(), tcfg.max_grad_norm or float("inf")
+                )
+                lr = scheduler.get_last_lr()[0]
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -394,7 +429,15 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
                     refresh=False,
                 )
                 for cb in ctx.callbacks:
-                    cb.on_step_end(state, loss=loss, batch=batch, model=model, optimizer=optimizer)
+                    cb.on_step_end(
+                        state,
+                        loss=loss,
+                        batch=batch,
+                        grad_norm=float(grad_norm),
+                        lr=lr,
+                        model=model,
+                        optimizer=optimizer,
+                    )
                 end_of_epoch = state.step_in_epoch >= steps_per_epoch
                 finished = state.global_step >= total_steps
                 if (
