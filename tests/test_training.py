@@ -160,3 +160,31 @@ def test_bf16_autocast_trains_on_cpu(tiny_config):
     result = textclass.train(tiny_config("train.max_steps=3", "train.precision=bf16"))
     assert json.loads((result.run_dir / "environment.json").read_text())["precision"] == "bf16"
     assert np.isfinite(result.history[-1]["train_loss"])
+
+
+def test_class_weights_balanced_and_given():
+    from textclass.training import class_weights
+
+    y = np.array([0, 0, 0, 1])
+    balanced = class_weights("balanced", ["a", "b"], y)
+    assert balanced.tolist() == pytest.approx([4 / (2 * 3), 4 / (2 * 1)])
+    assert class_weights({"b": 3.0}, ["a", "b"], y).tolist() == [1.0, 3.0]
+    assert class_weights("none", ["a", "b"], y) is None
+
+
+def test_freezing_the_encoder_trains_only_the_head(tiny_config):
+    result = textclass.train(tiny_config("train.max_steps=3", "model.freeze=encoder"))
+    diag = json.loads((result.run_dir / "diagnostics.json").read_text())
+    params = diag["monitor"]["parameters"]
+    assert params["encoder_trainable"] == 0
+    assert params["head_trainable"] == params["head_total"] == params["trainable"] > 0
+    before = load_file(result.run_dir / "checkpoints/best/model.safetensors")
+    from textclass.config import ModelConfig
+    from textclass.models import build_model
+
+    fresh = build_model(ModelConfig(name=str(tiny_config().model.name)), ["fresh", "rotten"])
+    # The encoder weights are still exactly the pretrained ones.
+    assert torch.equal(
+        before["bert.encoder.layer.0.output.dense.weight"],
+        fresh.state_dict()["bert.encoder.layer.0.output.dense.weight"],
+    )
