@@ -151,7 +151,7 @@ def check_learning(monitor: dict[str, Any], history: list[dict[str, Any]]) -> li
         causes.append("the loss became NaN/Inf (learning rate too high, or fp16 overflow)")
         evidence.append(f"{monitor['nonfinite_losses']} non-finite losses")
     flat = False
-    if len(losses) >= 4:
+    if len(losses) >= 20:  # fewer steps say too little about a trend
         k = max(1, len(losses) // 5)
         first, last = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
         flat = last > 0.95 * first
