@@ -750,16 +750,7 @@ def _blocks(report: dict[str, Any]) -> list[tuple]:
     e = report["errors"].get("test")
     if e:
         b.append(("h3", "Most confident mistakes"))
-        b.append(
-            (
-                "table",
-                ["text", "gold", "predicted", "confidence"],
-                [
-                    [_short(x["text"]), x["gold"], x["predicted"], f"{x['confidence']:.3f}"]
-                    for x in e["confident_mistakes"]
-                ],
-            )
-        )
+        b.append(_examples_table(e["confident_mistakes"], "confidence"))
         b.append(("h3", "Most confused pairs"))
         b.append(
             (
@@ -780,16 +771,7 @@ def _blocks(report: dict[str, Any]) -> list[tuple]:
             )
         )
         b.append(("h3", "Ambiguous cases (smallest margin between the top two classes)"))
-        b.append(
-            (
-                "table",
-                ["text", "gold", "predicted", "margin"],
-                [
-                    [_short(x["text"]), x["gold"], x["predicted"], f"{x['margin']:.3f}"]
-                    for x in e["ambiguous"]
-                ],
-            )
-        )
+        b.append(_examples_table(e["ambiguous"], "margin"))
         b.append(("h3", "Accuracy by text length"))
         b.append(
             (
@@ -818,6 +800,14 @@ def _blocks(report: dict[str, Any]) -> list[tuple]:
         checks = "collapse to one class, no learning (loss, learning rate, frozen or missing parameters, gradients, NaN), batch label mix, evaluation integrity, overfitting, class-wise weakness"
         b.append(("p", f"No problem found. Checked: {checks}."))
     return b
+
+
+def _examples_table(rows: list[dict[str, Any]], score: str) -> tuple:
+    return (
+        "table",
+        ["text", "gold", "predicted", score],
+        [[_short(x["text"]), x["gold"], x["predicted"], f"{x[score]:.3f}"] for x in rows],
+    )
 
 
 def _short(text: str, n: int = 160) -> str:
