@@ -151,6 +151,8 @@ def start_server(model: str, backend: str, batching: bool, args: argparse.Namesp
         str(args.max_batch_size),
         "--max-wait-ms",
         str(args.max_wait_ms),
+        "--forward-batch-size",
+        str(args.forward_batch_size),
         "--batching" if batching else "--no-batching",
     ]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -190,7 +192,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--batching", default="on,off", help="on, off or on,off")
     parser.add_argument("--max-batch-size", type=int, default=32)
-    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--forward-batch-size", type=int, default=8)
+    parser.add_argument("--max-wait-ms", type=float, default=2.0)
     parser.add_argument("--start-timeout", type=float, default=180.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the results here")

@@ -590,10 +590,14 @@ def test_predict_group_by_cli(monkeypatch, capsys, model_dir, tmp_path):
 
 
 def test_serve_cli(monkeypatch, capsys, model_dir, tmp_path):
+    import os
+
+    import torch
     import uvicorn
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.update(threads=n))
     keys = tmp_path / "keys"
     keys.write_text(KEY + "\n")
     code, _, err = run_cli(
@@ -601,6 +605,7 @@ def test_serve_cli(monkeypatch, capsys, model_dir, tmp_path):
     )
     assert code == 0, err
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8000
+    assert seen["threads"] == max(1, (os.cpu_count() or 2) - 1)  # a core left for HTTP
     settings = seen["app"].state.settings
     assert settings.api_keys == (KEY,) and settings.batching is False
     assert KEY not in err

@@ -263,10 +263,13 @@ def serve(
     batching: Annotated[
         bool, typer.Option(help="Gather concurrent requests into shared forward passes.")
     ] = True,
-    max_batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
+    max_batch_size: Annotated[int, typer.Option(min=1, help="Texts gathered per pass.")] = 32,
     max_wait_ms: Annotated[
         float, typer.Option(min=0, help="How long a pass waits for more requests.")
-    ] = 5.0,
+    ] = 2.0,
+    forward_batch_size: Annotated[
+        int, typer.Option(min=1, help="Texts per forward call (a pass, sorted by length).")
+    ] = 8,
     cache_size: Annotated[
         int, typer.Option(min=0, help="LRU cache of predictions by cleaned text; 0 = off.")
     ] = 0,
@@ -276,6 +279,9 @@ def serve(
     api_key_file: Annotated[
         Path | None,
         typer.Option(help="File of API keys, one a line (or set TEXTCLASS_API_KEYS)."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Inference threads (default: all cores but one).")
     ] = None,
 ) -> None:
     """Serve a model over HTTP (POST /v1/predict, GET /v1/model, /health, /ready, /metrics)."""
@@ -291,12 +297,14 @@ def serve(
         batching=batching,
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
+        forward_batch_size=forward_batch_size,
         cache_size=cache_size,
         max_texts=max_texts,
         max_chars=max_chars,
         request_timeout=request_timeout,
         api_keys=load_api_keys(api_key_file),
         log_level="warning" if logging.getLogger().level > logging.INFO else "info",
+        threads=threads,
     )
     run_server(settings)
 

@@ -14,8 +14,9 @@ loaded), `GET /metrics` (Prometheus text format). With API keys configured, `/v1
 How a request flows: the texts are cleaned exactly as at training time; with the cache on, the
 cleaned texts already seen are answered from an LRU cache; the rest go to the `DynamicBatcher`,
 which gathers the texts of concurrent requests (up to `max_batch_size` texts, waiting at most
-`max_wait_ms` for more) into one forward pass that runs in a worker thread, so the event loop
-never waits on the model. Inside a pass the texts are sorted by length (`inference.predict_logits`).
+`max_wait_ms` for more) into one pass that runs in a worker thread, so the event loop never waits
+on the model. Inside a pass the texts are sorted by length and run in chunks of
+`forward_batch_size` (`inference.predict_logits`), so short texts are not padded to long ones.
 
 Errors are JSON, `{"error": {"type": ..., "message": ..., ...}}`: 401 (API key), 413 (body
 larger than `max_body_bytes`), 422 (invalid JSON, wrong types, an empty list, or a limit: texts
@@ -84,8 +85,9 @@ class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     batching: bool = True
-    max_batch_size: int = 32  # texts per forward pass
-    max_wait_ms: float = 5.0  # how long a pass waits for more texts to arrive
+    max_batch_size: int = 32  # texts gathered into one pass
+    max_wait_ms: float = 2.0  # how long a pass waits for more texts to arrive
+    forward_batch_size: int = 8  # texts per forward call: a pass, sorted by length, in chunks
     max_queue: int = 4096  # texts waiting; beyond it requests get 503
     cache_size: int = 0  # LRU entries; 0 = off
     max_texts: int = 256  # per request
@@ -93,9 +95,19 @@ class ServeSettings:
     request_timeout: float = 30.0  # seconds, whole request; 504 after that
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     log_level: str = "info"
+    threads: int | None = None  # `serve`: inference threads; None = all cores but one
 
     def __post_init__(self) -> None:
-        positive = ("max_batch_size", "max_queue", "max_texts", "max_chars", "port")
+        if self.model_dir is not None:
+            self.model_dir = Path(self.model_dir)
+        positive = (
+            "max_batch_size",
+            "forward_batch_size",
+            "max_queue",
+            "max_texts",
+            "max_chars",
+            "port",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise TextclassError(f"{name} must be at least 1 (got {getattr(self, name)}).")
@@ -184,6 +196,9 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+ERROR_SCHEMA_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
 def _error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -419,7 +434,7 @@ class DynamicBatcher:
         predict: PredictFn,
         *,
         max_batch_size: int = 32,
-        max_wait_ms: float = 5.0,
+        max_wait_ms: float = 2.0,
         enabled: bool = True,
         max_queue: int = 4096,
         metrics: ServeMetrics | None = None,
@@ -523,6 +538,11 @@ class DynamicBatcher:
         start = time.perf_counter()
         try:
             probs = await loop.run_in_executor(self._executor, self.predict, texts, pairs)
+        except asyncio.CancelledError:  # shutting down: nobody waits forever
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(Overloaded("the server is shutting down"))
+            raise
         except Exception as exc:  # reported to the requests of this pass only
             log.exception("prediction failed for a batch of %d texts", len(texts))
             for job in batch:
@@ -572,6 +592,7 @@ def model_info(clf: Classifier, model_dir: Path | None) -> dict[str, Any]:
     from textclass.export import OnnxSequenceClassifier
 
     backend = "onnx" if isinstance(clf.model, OnnxSequenceClassifier) else "torch"
+    quantize = (meta.get("export") or {}).get("quantize")
     return {
         "name": meta.get("name") or name or "model",
         "version": str(meta.get("version") or version or "unknown"),
@@ -580,8 +601,8 @@ def model_info(clf: Classifier, model_dir: Path | None) -> dict[str, Any]:
         "text_pair": bool(clf.columns.get("text_pair")),
         "max_length": clf.max_length,
         "backend": backend,
-        "precision": clf.precision,
-        "quantize": (meta.get("export") or {}).get("quantize"),
+        "precision": quantize or clf.precision,
+        "quantize": quantize,
         "metrics": meta.get("metrics", {}),
         "config_sha256": config_sha256,
         "base_model": meta.get("base_model"),
@@ -617,8 +638,11 @@ class ModelService:
         )
 
     def _predict(self, texts: list[str], pairs: list[str] | None) -> np.ndarray:
+        # predict_logits sorts the texts by length and runs them in chunks of this size, so
+        # short texts are not padded to the longest of the pass (measured: bf16 MiniLM, 1
+        # thread, passes of 16 reviews: 270 texts/s in one chunk, 318 in chunks of 8).
         return self.clf.predict_proba(
-            texts, pairs, batch_size=self.settings.max_batch_size, clean=False
+            texts, pairs, batch_size=self.settings.forward_batch_size, clean=False
         )
 
     @property
@@ -773,7 +797,7 @@ class Status(BaseModel):
 # ---------------------------------------------------------------- the app
 
 
-def get_service(request: Request) -> ModelService:
+async def get_service(request: Request) -> ModelService:
     """The dependency every model endpoint uses (tests override it)."""
     service = getattr(request.app.state, "service", None)
     if service is None or not service.ready:
@@ -833,7 +857,7 @@ def create_app(settings: ServeSettings, classifier: Classifier | None = None) ->
 
     bearer = HTTPBearer(auto_error=False, description="an API key: Authorization: Bearer KEY")
 
-    def require_key(
+    async def require_key(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
         if not keys.valid(credentials.credentials if credentials else None):
@@ -936,6 +960,7 @@ def create_app(settings: ServeSettings, classifier: Classifier | None = None) ->
                 "enabled": settings.batching,
                 "max_batch_size": settings.max_batch_size,
                 "max_wait_ms": settings.max_wait_ms,
+                "forward_batch_size": settings.forward_batch_size,
                 "cache_size": settings.cache_size,
             },
         }
@@ -962,7 +987,13 @@ def create_app(settings: ServeSettings, classifier: Classifier | None = None) ->
         dependencies=protected,
         responses={
             200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
-            **_error_responses(*auth_errors),
+            **{  # JSON errors, spelled out: a `model` would take this route's text/plain
+                code: {
+                    "description": spec["description"],
+                    "content": {"application/json": {"schema": ERROR_SCHEMA_REF}},
+                }
+                for code, spec in _error_responses(*auth_errors).items()
+            },
         },
         summary="Prometheus metrics: requests, latency, batch sizes, cache hits",
     )
@@ -1045,6 +1076,12 @@ def serve(settings: ServeSettings) -> None:
             settings.host,
             API_KEYS_ENV,
         )
+    # Inference threads: one core is left to the event loop (HTTP, JSON, tokenization) and the
+    # clients on the same machine; threads that spin on a busy core slow every pass many-fold.
+    import torch
+
+    threads = settings.threads or max(1, (os.cpu_count() or 2) - 1)
+    torch.set_num_threads(threads)  # ONNX Runtime sessions follow it (export.py)
     app = create_app(settings)
     uvicorn.run(
         app,
