@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -54,6 +55,20 @@ def rotten_files(tmp_path, rotten) -> dict[str, Path]:
         paths[name] = tmp_path / f"{name}.csv"
         frame.to_csv(paths[name], index=False)
     return paths
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run the `textclass` entry point in-process; returns (exit code, stdout, stderr)."""
+    from textclass import cli
+
+    monkeypatch.setattr(sys, "argv", ["textclass", *args])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 def tiny_overrides(model_dir: Path, out: Path) -> list[str]:

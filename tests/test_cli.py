@@ -6,19 +6,8 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import tiny_overrides
+from tests.conftest import run_cli, tiny_overrides
 from textclass import cli
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["textclass", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.conftest import run_cli
 
 pytest.importorskip("onnxruntime")
 
 from fastapi.testclient import TestClient
 
 from tests.serving_helpers import LABELS, load, make_model_dir
-from textclass import cli
 from textclass.errors import TextclassError
 from textclass.export import OnnxSequenceClassifier, export_onnx
 
@@ -106,17 +106,6 @@ def test_backend_choice_errors(model_dir, exported):
         export_onnx(exported)
     with pytest.raises(TextclassError, match="only int8"):
         export_onnx(model_dir, quantize="int4")
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["textclass", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_export_cli_on_a_trained_model(monkeypatch, capsys, tmp_path, tiny_config):

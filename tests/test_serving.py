@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import run_cli
+
 pytest.importorskip("fastapi")
 
 import httpx
@@ -24,7 +26,6 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.serving_helpers import LABELS, load, make_model_dir, running_server
-from textclass import cli
 from textclass.errors import TextclassError
 from textclass.serving import (
     DynamicBatcher,
@@ -557,17 +558,6 @@ def test_group_summary_ranks_groups(tmp_path):
     assert by_rotten["movie_name"].tolist() == ["Cats", "Alien", "Brazil"]
     with pytest.raises(TextclassError, match="not a label"):
         group_summary(tmp_path / "preds.csv", "movie_name", rank_by="meh")
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["textclass", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_predict_group_by_cli(monkeypatch, capsys, model_dir, tmp_path):
