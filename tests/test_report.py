@@ -1,6 +1,7 @@
 """The report's numbers, its rendering, and the diagnosis of deliberately broken runs."""
 
 import json
+import logging
 import re
 
 import numpy as np
@@ -117,9 +118,11 @@ def test_frozen_encoder_and_head_are_diagnosed(spam_config):
     assert checks["can overfit a few batches"].status == "fail"
 
 
-def test_labels_collapsed_in_the_pipeline_are_diagnosed(spam_config):
+def test_labels_collapsed_in_the_pipeline_are_diagnosed(spam_config, caplog):
     cfg = spam_config("train.epochs=3")
-    result = textclass.train(cfg, callbacks=[OneClassLabels()])
+    with caplog.at_level(logging.WARNING, logger="textclass"):
+        result = textclass.train(cfg, callbacks=[OneClassLabels()])
+    assert "saw only label `ham`" in caplog.text  # warned during training, at step 20
     ids = _ids(result)
     assert "batch_labels_identical" in ids
     assert "collapse_test" in ids
@@ -138,6 +141,8 @@ def test_diverged_run_that_predicts_one_class_is_diagnosed(spam_config):
     assert "100%" in collapse.evidence and "majority-class baseline" in collapse.evidence
     preds = pd.read_csv(result.run_dir / "predictions.csv")
     assert preds["predicted"].nunique() == 1
+    checks = {c.name: c for c in doctor(spam_config("train.lr=3", "train.max_grad_norm=null"))}
+    assert checks["can overfit a few batches"].status == "fail"
 
 
 def test_healthy_config_passes_doctor(spam_config):

@@ -8,6 +8,7 @@ run's metrics into findings, each with its evidence and the likely causes in ord
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,7 +17,10 @@ import numpy as np
 
 from textclass.training import Callback
 
+log = logging.getLogger(__name__)
+
 MAX_STEPS_KEPT = 5000  # per-step series are thinned beyond this, to keep the file small
+EARLY_CHECK_STEP = 20  # when the batch label stream is first checked during training
 
 
 @dataclass
@@ -92,6 +96,19 @@ class TrainingMonitor(Callback):
         loss = kw["loss"]
         if not math.isfinite(loss):
             self.record["nonfinite_losses"] += 1
+            if self.record["nonfinite_losses"] == 1:
+                log.warning(
+                    "step %d: the loss is %s (learning rate too high?)", state.global_step, loss
+                )
+        if state.global_step == EARLY_CHECK_STEP and (self._counts > 0).sum() == 1:
+            present = self._labels[int(self._counts.argmax())]
+            log.warning(
+                "the first %d steps saw only label `%s`, though the dataset has %d labels: "
+                "labels may be overwritten in the pipeline",
+                state.global_step,
+                present,
+                sum(1 for v in self.dataset_label_counts.values() if v),
+            )
         steps = self.record["steps"]
         if len(steps["step"]) < MAX_STEPS_KEPT or state.global_step % 10 == 0:
             steps["step"].append(state.global_step)
