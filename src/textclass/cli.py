@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from textclass.errors import TextclassError
+from textclass.errors import TextclassError, TrainingInterrupted
 
 app = typer.Typer(
     add_completion=False,
@@ -343,7 +343,7 @@ def main() -> None:
         if _state["debug"]:
             raise
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(130 if isinstance(exc, TrainingInterrupted) else 2)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)

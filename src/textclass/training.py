@@ -461,7 +461,8 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
                     save_checkpoint(accelerator, state, last_dir)
                     raise TrainingInterrupted(
                         f"training stopped at step {state.global_step}/{total_steps}; a resumable "
-                        f"checkpoint is in {last_dir}."
+                        f"checkpoint is in {last_dir}. Continue with: textclass train --resume "
+                        f"{ctx.checkpoint_dir.parent}"
                     )
                 if finished or state.stopped_early or end_of_epoch:
                     break
