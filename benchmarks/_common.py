@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,16 @@ def worker_spec(argv: list[str]) -> dict[str, Any] | None:
     if len(argv) == 3 and argv[1] == "--worker":
         return json.loads(Path(argv[2]).read_text())
     return None
+
+
+def ran_as_worker(argv: list[str], pick: Callable[[dict[str, Any]], Callable]) -> bool:
+    """If this process was started by `run_worker`, run the worker `pick(spec)` chooses, write
+    its result and return True; otherwise return False (the script is the coordinator)."""
+    spec = worker_spec(argv)
+    if spec is None:
+        return False
+    write_result(spec, pick(spec)(spec))
+    return True
 
 
 def peak_rss_kb() -> int:

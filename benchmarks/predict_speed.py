@@ -120,9 +120,7 @@ def ensure_model(cache: Path) -> Path:
 
 
 def main() -> None:
-    spec = _common.worker_spec(sys.argv)
-    if spec is not None:
-        _common.write_result(spec, worker(spec))
+    if _common.ran_as_worker(sys.argv, lambda spec: worker):
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", help="model directory (default: make one in --model-cache)")

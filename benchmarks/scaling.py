@@ -101,9 +101,7 @@ def write_csv(path: Path, n: int, seed: int) -> None:
 
 
 def main() -> None:
-    spec = _common.worker_spec(sys.argv)
-    if spec is not None:
-        _common.write_result(spec, worker(spec))
+    if _common.ran_as_worker(sys.argv, lambda spec: worker):
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--base", type=int, default=1000, help="texts at 1x")

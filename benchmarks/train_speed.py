@@ -324,10 +324,8 @@ def print_profile(r: dict) -> None:
 
 
 def main() -> None:
-    spec = _common.worker_spec(sys.argv)
-    if spec is not None:
-        worker = worker_trainer if spec["side"] == "trainer" else worker_textclass
-        _common.write_result(spec, worker(spec))
+    pick = lambda spec: worker_trainer if spec["side"] == "trainer" else worker_textclass  # noqa: E731
+    if _common.ran_as_worker(sys.argv, pick):
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--profile", choices=["short", "long", "both"], default="both")

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import torch
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -146,9 +145,3 @@ def freeze(model: PreTrainedModel, mode: str) -> None:
 def load_trained(path: Path) -> PreTrainedModel:
     with quiet_transformers():
         return AutoModelForSequenceClassification.from_pretrained(path)
-
-
-def count_parameters(model: torch.nn.Module) -> dict[str, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"total": total, "trainable": trainable}
