@@ -79,6 +79,14 @@ def load_tokenizer(name: str):
         raise _load_error(name, exc) from None
 
 
+def build_tokenizer(cfg: ModelConfig, train_texts: list[str]):
+    """The tokenizer of a run: the pretrained model's, or (from-scratch architectures) one
+    trained on the training texts."""
+    if cfg.architecture == "transformer":
+        return load_tokenizer(cfg.name)
+    raise NotImplementedError(cfg.architecture)
+
+
 def _model_config(cfg: ModelConfig, labels: list[str]) -> PretrainedConfig:
     source = resolve(cfg.name)
     try:
@@ -110,7 +118,7 @@ def _model_config(cfg: ModelConfig, labels: list[str]) -> PretrainedConfig:
     return config
 
 
-def build_model(cfg: ModelConfig, labels: list[str]) -> PreTrainedModel:
+def build_model(cfg: ModelConfig, labels: list[str], tokenizer=None) -> PreTrainedModel:
     """A classifier for `labels`, from pretrained weights unless `cfg.pretrained` is False.
 
     With `num_layers`, only the first N encoder layers are built and loaded.

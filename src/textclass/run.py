@@ -179,8 +179,8 @@ def train(
         (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
         _write_json(run_dir / "environment.json", env)
 
-    tokenizer = models.load_tokenizer(cfg.model.name)
-    model = models.build_model(cfg.model, data.labels)
+    tokenizer = models.build_tokenizer(cfg.model, _training_texts(data.splits["train"]))
+    model = models.build_model(cfg.model, data.labels, tokenizer)
     encoded = {
         name: encode_split(tokenizer, frame, data.labels, cfg.model.max_length)
         for name, frame in data.splits.items()
@@ -271,6 +271,11 @@ def train(
             paths = write_report(run_dir)
             log.info("report: %s and %s", paths["md"], paths["html"])
     return RunResult(run_dir=run_dir, metrics=metrics, history=state.history, findings=findings)
+
+
+def _training_texts(frame: pd.DataFrame) -> list[str]:
+    texts = frame["text"].tolist()
+    return texts + frame["text_pair"].tolist() if "text_pair" in frame.columns else texts
 
 
 def _length_stats(lengths: np.ndarray, cap: int) -> dict[str, Any]:
