@@ -163,7 +163,7 @@ def test_bf16_autocast_trains_on_cpu(tiny_config):
 
 
 def test_class_weights_balanced_and_given():
-    from textclass.training import class_weights
+    from textclass.losses import class_weights
 
     y = np.array([0, 0, 0, 1])
     balanced = class_weights("balanced", ["a", "b"], y)

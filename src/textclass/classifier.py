@@ -25,7 +25,7 @@ from textclass.cleaning import clean_texts
 from textclass.config import CleaningConfig
 from textclass.environment import autocast_dtype, choose_device, choose_precision
 from textclass.errors import TextclassError
-from textclass.inference import predict_logits, softmax
+from textclass.inference import predict_logits, probabilities
 
 MODEL_META = "textclass.json"
 
@@ -55,6 +55,14 @@ class Classifier:
         self.max_length = max_length
         self.columns = columns or {"text": "text", "text_pair": None, "label": "label"}
         self.meta = meta or {}
+        self.task = self.meta.get("task", "single_label")
+        # Multi-label decision thresholds, saved as {label: threshold}; 0.5 where absent.
+        saved = self.meta.get("thresholds") or {}
+        self.thresholds = np.array([float(saved.get(label, 0.5)) for label in self.labels])
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task == "multi_label"
 
     @classmethod
     def load(
@@ -93,6 +101,10 @@ class Classifier:
         labels = meta.get("labels") or [
             model.config.id2label[i] for i in range(model.config.num_labels)
         ]
+        if not meta.get("task") and getattr(model.config, "problem_type", None) == (
+            "multi_label_classification"
+        ):
+            meta = {**meta, "task": "multi_label"}
         cleaning = CleaningConfig(**meta["cleaning"]) if "cleaning" in meta else None
         return cls(
             model,
@@ -122,7 +134,8 @@ class Classifier:
         batch_size: int = 64,
         clean: bool = True,
     ) -> np.ndarray:
-        """Class probabilities, shape (len(texts), len(self.labels)), columns in `labels` order."""
+        """Probabilities, shape (len(texts), len(self.labels)), columns in `labels` order: a
+        distribution over classes, or (multi-label) each label's own probability."""
         texts = self._prepare(texts, clean)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
@@ -140,7 +153,16 @@ class Classifier:
             self.device,
             autocast_dtype(self.precision),
         )
-        return softmax(logits)
+        return probabilities(logits, self.task)
+
+    def decide(self, probs: np.ndarray) -> list[str] | list[list[str]]:
+        """Labels from probabilities: the most probable class, or (multi-label) every label at
+        or above its tuned threshold."""
+        if self.multi_label:
+            return [
+                [self.labels[k] for k in np.flatnonzero(row)] for row in probs >= self.thresholds
+            ]
+        return [self.labels[i] for i in probs.argmax(axis=1)]
 
     def predict(
         self,
@@ -148,11 +170,10 @@ class Classifier:
         text_pairs: Sequence[str] | None = None,
         *,
         batch_size: int = 64,
-    ) -> list[str]:
-        """The most probable label of each text."""
-        probs = self.predict_proba(texts, text_pairs, batch_size=batch_size)
-        return [self.labels[i] for i in probs.argmax(axis=1)]
+    ) -> list[str] | list[list[str]]:
+        """The most probable label of each text; multi-label: the list of its labels."""
+        return self.decide(self.predict_proba(texts, text_pairs, batch_size=batch_size))
 
     def __repr__(self) -> str:
         where = f"device={self.device.type}, precision={self.precision}"
-        return f"Classifier(labels={self.labels}, {where})"
+        return f"Classifier(task={self.task}, labels={self.labels}, {where})"

@@ -1,8 +1,8 @@
 """Reading labelled text: files or DataFrames in, clean train/validation/test frames out.
 
-Every frame that leaves this module has the columns `text`, `label` (strings) and, where
-configured, `text_pair` and `group`. Problems with the input raise `DataError` naming the file,
-line or column and the fix.
+Every frame that leaves this module has the columns `text`, `label` (a string; for multi-label
+data a sorted list of strings, possibly empty) and, where configured, `text_pair` and `group`.
+Problems with the input raise `DataError` naming the file, line or column and the fix.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 
 from textclass import datasets
 from textclass.cleaning import clean_texts
@@ -26,6 +27,7 @@ from textclass.errors import DataError, did_you_mean
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+SINGLE_LABEL, MULTI_LABEL = "single_label", "multi_label"
 _SUFFIXES = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -67,6 +69,23 @@ class PreparedData:
     columns: Columns
     stats: dict[str, Any] = field(default_factory=dict)
     file_hashes: dict[str, str] = field(default_factory=dict)
+    task: str = SINGLE_LABEL
+    label_delimiter: str | None = None
+
+    def targets(self, split: str) -> np.ndarray:
+        """Class ids (single-label) or a 0/1 matrix (multi-label) for a split."""
+        return label_targets(self.splits[split], self.labels, self.task)
+
+
+def label_targets(frame: pd.DataFrame, labels: list[str], task: str) -> np.ndarray:
+    """The `label` column as class ids (int64) or, multi-label, a float32 0/1 matrix."""
+    index = {label: i for i, label in enumerate(labels)}
+    if task == MULTI_LABEL:
+        y = np.zeros((len(frame), len(labels)), dtype=np.float32)
+        for row, values in enumerate(frame["label"]):
+            y[row, [index[v] for v in values]] = 1.0
+        return y
+    return frame["label"].map(index).to_numpy(dtype=np.int64)
 
 
 # ---------------------------------------------------------------- reading
@@ -241,19 +260,59 @@ def _as_text(values: pd.Series) -> pd.Series:
     )
 
 
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def looks_multi_label(values: pd.Series) -> bool:
+    """True when label cells are lists (JSON arrays, Parquet list columns)."""
+    return bool(values.map(_is_list).any())
+
+
+def _label_list(value: Any, delimiter: str | None) -> list[str] | None:
+    if _is_missing(value):
+        return None
+    if _is_list(value):
+        items = [str(v) for v in value if not _is_missing(v)]
+    elif delimiter:
+        items = str(value).split(delimiter)
+    else:
+        items = [str(value)]
+    return sorted({item.strip() for item in items if item.strip()})
+
+
 def standardise(
     frame: pd.DataFrame,
     columns: Columns,
     where: str,
     cleaning,
     need_label: bool = True,
+    task: str = SINGLE_LABEL,
+    label_delimiter: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Select and rename the configured columns, clean texts, drop unusable rows (counted)."""
+    """Select and rename the configured columns, clean texts, drop unusable rows (counted).
+
+    Multi-label cells may be lists or `label_delimiter`-separated strings; an empty cell is a
+    text with no labels (kept), a missing one (null) is dropped.
+    """
     _check_columns(frame, columns, where, need_label)
     out = pd.DataFrame({"text": _as_text(frame[columns.text])})
     if columns.text_pair:
         out["text_pair"] = _as_text(frame[columns.text_pair])
-    if need_label:
+    if need_label and task == MULTI_LABEL:
+        out["label"] = [_label_list(v, label_delimiter) for v in frame[columns.label]]
+    elif need_label:
+        lists = frame[columns.label].map(_is_list)
+        if lists.any():
+            row = int(np.flatnonzero(lists.to_numpy())[0])
+            raise DataError(
+                f"{where}, row {row + 1}: column `{columns.label}` holds a list of labels, but "
+                "the task is single-label. Set data.task=multi_label."
+            )
         out["label"] = _as_text(frame[columns.label]).str.strip()
     if columns.group:
         out["group"] = _as_text(frame[columns.group])
@@ -279,13 +338,15 @@ def standardise(
         log.warning("%s: dropped %d empty or too-short text(s)", where, int(too_short.sum()))
     out = out[~too_short]
     if need_label:
-        missing = out["label"] == ""
+        missing = out["label"].isna() if task == MULTI_LABEL else out["label"] == ""
         counts["missing_labels"] = int(missing.sum())
         if missing.all():
             raise DataError(f"{where}: every row lacks a label in column `{columns.label}`.")
         if missing.any():
             log.warning("%s: dropped %d row(s) without a label", where, int(missing.sum()))
         out = out[~missing]
+        if task == MULTI_LABEL:
+            counts["no_labels"] = int((out["label"].map(len) == 0).sum())
     counts["duplicates"] = 0
     if cleaning.enabled and cleaning.drop_duplicates:
         key = ["text", "text_pair"] if columns.text_pair else ["text"]
@@ -299,10 +360,30 @@ def standardise(
 # ---------------------------------------------------------------- splitting
 
 
+def _split_off_multilabel(
+    frame: pd.DataFrame, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Iterative stratification (Sechidis et al. 2011, `iterative-stratification`): every
+    label, rare ones included, keeps about the same share in both parts. With groups, a plain
+    grouped split (no multi-label splitter keeps groups together and strata balanced)."""
+    if "group" in frame.columns:
+        log.warning("multi-label data with groups: splitting by group without stratification")
+        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        rest_idx, held_idx = next(splitter.split(frame, groups=frame["group"]))
+        return frame.iloc[rest_idx], frame.iloc[held_idx]
+    labels = sorted({v for values in frame["label"] for v in values})
+    y = label_targets(frame, labels, MULTI_LABEL)
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    rest_idx, held_idx = next(splitter.split(np.zeros(len(frame)), y))
+    return frame.iloc[np.sort(rest_idx)], frame.iloc[np.sort(held_idx)]
+
+
 def _split_off(
     frame: pd.DataFrame, fraction: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out about `fraction` of the rows, stratified by label and (if present) grouped."""
+    if len(frame) and isinstance(frame["label"].iloc[0], list):
+        return _split_off_multilabel(frame, fraction, seed)
     labels = frame["label"].to_numpy()
     if "group" in frame.columns:
         n_splits = max(2, round(1 / fraction))
@@ -374,7 +455,7 @@ def prepare_data(
         sources = {name: f"DataFrame `{name}`" for name in frames}
     elif use_dataset:
         path = datasets.path(cfg.dataset)
-        raw["train"] = read_table(path)
+        raw["train"] = datasets.load(cfg.dataset)
         sources["train"] = f"bundled dataset `{cfg.dataset}`"
         hashes[f"dataset:{cfg.dataset}"] = sha256_file(path)
     else:
@@ -385,26 +466,34 @@ def prepare_data(
                 sources[name] = str(path)
                 hashes[str(path)] = sha256_file(Path(path))
 
-    stats: dict[str, Any] = {"sources": sources, "cleaning": {}}
+    task, delimiter = _task(cfg, raw["train"], columns, use_dataset)
+    stats: dict[str, Any] = {"sources": sources, "cleaning": {}, "task": task}
     clean: dict[str, pd.DataFrame | None] = dict.fromkeys(SPLITS)
     for name, frame in raw.items():
         use_columns = columns if name == "train" else Columns(**{**columns.__dict__, "group": None})
         clean[name], stats["cleaning"][name] = standardise(
-            frame, use_columns, sources[name], cfg.cleaning
+            frame, use_columns, sources[name], cfg.cleaning, task=task, label_delimiter=delimiter
         )
 
     train = clean["train"]
     if cfg.max_samples and len(train) > cfg.max_samples:
         train = train.sample(n=cfg.max_samples, random_state=seed).sort_index()
-    labels = sorted(train["label"].unique())
-    if len(labels) < 2:
+    if task == MULTI_LABEL:
+        labels = sorted({v for values in train["label"] for v in values})
+        if not labels:
+            raise DataError(
+                f"{sources['train']}: no training row has a label (column `{columns.label}`)."
+            )
+    else:
+        labels = sorted(train["label"].unique())
+    if task == SINGLE_LABEL and len(labels) < 2:
         raise DataError(
             f"{sources['train']}: every training row has the label `{labels[0]}`; a classifier "
             f"needs at least two classes. Check data.label_column (now `{columns.label}`)."
         )
     splits = make_splits(train, clean["validation"], clean["test"], cfg, seed)
     for name in ("validation", "test"):
-        unseen = sorted(set(splits[name]["label"]) - set(labels))
+        unseen = sorted(_label_set(splits[name], task) - set(labels))
         if unseen:
             where = sources.get(name, f"the {name} split")
             raise DataError(
@@ -413,11 +502,46 @@ def prepare_data(
                 "examples of them."
             )
     stats["sizes"] = {name: len(frame) for name, frame in splits.items()}
-    stats["class_counts"] = {
-        name: {k: int(v) for k, v in frame["label"].value_counts().sort_index().items()}
-        for name, frame in splits.items()
-    }
+    stats["class_counts"] = {name: _class_counts(frame, task) for name, frame in splits.items()}
     stats["cross_split_duplicates"] = _cross_split_duplicates(splits)
+    if task == MULTI_LABEL:
+        stats["labels_per_text"] = {
+            name: float(frame["label"].map(len).mean()) for name, frame in splits.items()
+        }
     return PreparedData(
-        splits=splits, labels=labels, columns=columns, stats=stats, file_hashes=hashes
+        splits=splits,
+        labels=labels,
+        columns=columns,
+        stats=stats,
+        file_hashes=hashes,
+        task=task,
+        label_delimiter=delimiter,
     )
+
+
+def _task(
+    cfg: DataConfig, train: pd.DataFrame, columns: Columns, use_dataset: bool
+) -> tuple[str, str | None]:
+    """The task and label delimiter: as configured, the bundled dataset's, or detected (label
+    cells that are lists, or a configured delimiter, mean multi-label)."""
+    spec = datasets.get(cfg.dataset) if use_dataset and cfg.dataset else None
+    delimiter = cfg.label_delimiter or (spec.label_delimiter if spec else None)
+    if cfg.task != "auto":
+        return cfg.task, delimiter
+    if delimiter or (spec and spec.task == MULTI_LABEL):
+        return MULTI_LABEL, delimiter
+    if columns.label in train.columns and looks_multi_label(train[columns.label]):
+        return MULTI_LABEL, delimiter
+    return SINGLE_LABEL, delimiter
+
+
+def _label_set(frame: pd.DataFrame, task: str) -> set[str]:
+    if task == MULTI_LABEL:
+        return {v for values in frame["label"] for v in values}
+    return set(frame["label"])
+
+
+def _class_counts(frame: pd.DataFrame, task: str) -> dict[str, int]:
+    """Texts per class; multi-label: texts carrying each label."""
+    values = frame["label"].explode().dropna() if task == MULTI_LABEL else frame["label"]
+    return {k: int(v) for k, v in values.value_counts().sort_index().items()}

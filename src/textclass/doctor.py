@@ -21,8 +21,9 @@ from transformers import get_scheduler, set_seed
 from textclass import models
 from textclass.config import RunConfig, load_config
 from textclass.data import prepare_data
+from textclass.losses import build_loss
 from textclass.run import encode_split
-from textclass.training import Callback, compute_loss, make_optimizer, train_loader
+from textclass.training import Callback, make_optimizer, train_loader
 
 
 @dataclass
@@ -111,16 +112,16 @@ def _batch_check(loader, labels: list[str], data_counts: dict[str, int], n_batch
     )
 
 
-def _fit_few(model, batches: list[dict], cfg: RunConfig, steps: int):
+def _fit_few(model, batches: list[dict], cfg: RunConfig, steps: int, loss_fn):
     """Train a copy on fixed batches; returns the loss before training and at each step."""
     model = copy.deepcopy(model).train()
     optimizer = make_optimizer(model, cfg.train.lr, 0.0)
     with torch.no_grad():  # the loss before any update: the reference the run must beat
-        start = float(np.mean([_batch_loss(model, b) for b in batches]))
+        start = float(np.mean([_batch_loss(model, b, loss_fn) for b in batches]))
     losses = []
     for step in range(steps):
         batch = batches[step % len(batches)]
-        loss = _batch_loss(model, batch)
+        loss = _batch_loss(model, batch, loss_fn)
         if loss.requires_grad:
             loss.backward()
             optimizer.step()
@@ -129,9 +130,9 @@ def _fit_few(model, batches: list[dict], cfg: RunConfig, steps: int):
     return start, np.array(losses)
 
 
-def _batch_loss(model, batch: dict) -> torch.Tensor:
+def _batch_loss(model, batch: dict, loss) -> torch.Tensor:
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    return compute_loss(model(**inputs).logits, batch["labels"])
+    return loss(model(**inputs).logits, batch["labels"])
 
 
 def _features(model, loader, n_batches: int) -> tuple[np.ndarray, np.ndarray]:
@@ -205,9 +206,13 @@ def doctor(
     cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
     set_seed(cfg.seed)
     data = prepare_data(cfg.data, cfg.seed)
-    tokenizer = models.load_tokenizer(cfg.model.name)
-    model = models.build_model(cfg.model, data.labels)
-    train_data = encode_split(tokenizer, data.splits["train"], data.labels, cfg.model.max_length)
+    tokenizer = models.build_tokenizer(cfg.model, data.splits["train"]["text"].tolist())
+    model = models.build_model(cfg.model, data.labels, tokenizer)
+    train_data = encode_split(
+        tokenizer, data.splits["train"], data.labels, cfg.model.max_length, data.task
+    )
+    loss_fn = build_loss(cfg.train, data.task, data.labels, train_data.labels)
+    multi = data.task == "multi_label"
     optimizer = make_optimizer(model, cfg.train.lr, cfg.train.weight_decay)
     loader, _ = train_loader(train_data, cfg, tokenizer.pad_token_id or 0)
     for cb in callbacks or []:
@@ -219,11 +224,12 @@ def doctor(
 
     checks = _head_check(model, optimizer)
     checks.append(_schedule_check(cfg, optimizer, total))
-    checks.append(_batch_check(loader, data.labels, data.stats["class_counts"]["train"], 20))
+    if not multi:  # label-mix and probe checks count one class per text
+        checks.append(_batch_check(loader, data.labels, data.stats["class_counts"]["train"], 20))
 
     few = [b for _, b in zip(range(n_batches), loader, strict=False)]
     k = len(few)
-    start, true = _fit_few(model, few, cfg, steps)
+    start, true = _fit_few(model, few, cfg, steps, loss_fn)
     end = float(true[-k:].mean())
     fits = end < 0.5 * start
     n_examples = sum(len(b["labels"]) for b in few)
@@ -235,5 +241,6 @@ def doctor(
             f"{end:.4f} ({end / max(start, 1e-12):.0%} of the start; must fall below 50%)",
         )
     )
-    checks.append(_label_signal(model, loader, cfg.seed))
+    if not multi:
+        checks.append(_label_signal(model, loader, cfg.seed))
     return checks

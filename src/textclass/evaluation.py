@@ -10,10 +10,13 @@ import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
+    hamming_loss,
     log_loss,
     precision_recall_fscore_support,
     roc_auc_score,
 )
+
+MULTI_LABEL = "multi_label"
 
 
 def _finite(value: float) -> float | None:
@@ -31,8 +34,20 @@ def _roc_auc(y_true: np.ndarray, probs: np.ndarray) -> float | None:
     return float(np.mean(scores))
 
 
-def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, Any]:
-    """Accuracy, P/R/F1 (macro, weighted, per class), confusion matrix, ROC-AUC, log loss."""
+def compute_metrics(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    labels: list[str],
+    task: str = "single_label",
+    thresholds: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Accuracy, P/R/F1 (macro, weighted, per class), confusion matrix, ROC-AUC, log loss.
+
+    Multi-label (`y_true` a 0/1 matrix, `probs` per-label sigmoid outputs): see
+    `multilabel_metrics`.
+    """
+    if task == MULTI_LABEL:
+        return multilabel_metrics(y_true, probs, labels, thresholds)
     y_true = np.asarray(y_true)
     y_pred = probs.argmax(axis=1)
     ids = list(range(len(labels)))
@@ -66,11 +81,85 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) ->
     return out
 
 
-def predictions_frame(frame: pd.DataFrame, probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
-    """Text, gold, predicted label and one probability column per class."""
+def multilabel_metrics(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    labels: list[str],
+    thresholds: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Micro/macro/weighted/samples P/R/F1, per-label P/R/F1/support/ROC-AUC, Hamming loss,
+    subset accuracy (also reported as `accuracy`) and mean binary log loss, at `thresholds`
+    (one per label; 0.5 when None)."""
+    y_true = np.asarray(y_true).astype(np.int64)
+    cut = np.full(len(labels), 0.5) if thresholds is None else np.asarray(thresholds)
+    y_pred = (probs >= cut).astype(np.int64)
+    subset = float(accuracy_score(y_true, y_pred))
+    out: dict[str, Any] = {"n": len(y_true), "accuracy": subset, "subset_accuracy": subset}
+    for average in ("micro", "macro", "weighted", "samples"):
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, average=average, zero_division=0
+        )
+        out[f"precision_{average}"], out[f"recall_{average}"], out[f"f1_{average}"] = (
+            float(p),
+            float(r),
+            float(f),
+        )
+    out["hamming_loss"] = float(hamming_loss(y_true, y_pred))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    aucs = [
+        float(roc_auc_score(y_true[:, k], probs[:, k]))
+        if 0 < y_true[:, k].sum() < len(y_true)
+        else None
+        for k in range(len(labels))
+    ]
+    out["per_class"] = {
+        label: {
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": int(s[i]),
+            "roc_auc": aucs[i],
+            "threshold": float(cut[i]),
+        }
+        for i, label in enumerate(labels)
+    }
+    defined = [a for a in aucs if a is not None]
+    out["roc_auc"] = float(np.mean(defined)) if defined else None
+    clipped = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+    out["log_loss"] = float(-(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped)).mean())
+    out["labels_per_text"] = {
+        "gold": float(y_true.sum(axis=1).mean()),
+        "predicted": float(y_pred.sum(axis=1).mean()),
+    }
+    out["labels"] = list(labels)
+    out["task"] = MULTI_LABEL
+    return out
+
+
+def join_labels(matrix: np.ndarray, labels: list[str], sep: str = "|") -> list[str]:
+    """Rows of a 0/1 matrix as `a|b` strings (empty when no label)."""
+    return [sep.join(labels[k] for k in np.flatnonzero(row)) for row in matrix]
+
+
+def predictions_frame(
+    frame: pd.DataFrame,
+    probs: np.ndarray,
+    labels: list[str],
+    thresholds: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Text, gold, predicted label and one probability column per class. Multi-label
+    (`thresholds` given): gold and predicted are `a|b` strings of the labels at or above their
+    threshold."""
     out = pd.DataFrame({"text": frame["text"].to_numpy()})
     if "text_pair" in frame.columns:
         out["text_pair"] = frame["text_pair"].to_numpy()
+    if thresholds is not None:
+        if "label" in frame.columns:
+            out["gold"] = ["|".join(v) for v in frame["label"]]
+        out["predicted"] = join_labels(probs >= thresholds, labels)
+        for i, label in enumerate(labels):
+            out[f"prob_{label}"] = probs[:, i].round(6)
+        return out
     if "label" in frame.columns:
         out["gold"] = frame["label"].to_numpy()
     out["predicted"] = [labels[i] for i in probs.argmax(axis=1)]
@@ -80,6 +169,15 @@ def predictions_frame(frame: pd.DataFrame, probs: np.ndarray, labels: list[str])
 
 
 def summary_line(metrics: dict[str, Any]) -> str:
+    if metrics.get("task") == MULTI_LABEL:
+        parts = [
+            f"micro-F1 {metrics['f1_micro']:.4f}",
+            f"macro-F1 {metrics['f1_macro']:.4f}",
+            f"samples-F1 {metrics['f1_samples']:.4f}",
+            f"subset accuracy {metrics['subset_accuracy']:.4f}",
+            f"Hamming loss {metrics['hamming_loss']:.4f}",
+        ]
+        return ", ".join(parts) + f" (n={metrics['n']})"
     parts = [f"accuracy {metrics['accuracy']:.4f}", f"macro-F1 {metrics['f1_macro']:.4f}"]
     if metrics.get("roc_auc") is not None:
         parts.append(f"ROC-AUC {metrics['roc_auc']:.4f}")
@@ -175,3 +273,59 @@ def calibration(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> dict[s
             }
         )
     return {"ece": float(ece), "bins": table}
+
+
+def multilabel_bootstrap_intervals(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    labels: list[str],
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Percentile bootstrap intervals for multi-label micro/macro F1, subset accuracy and
+    per-label P/R/F1. Each resample is a vector of row multiplicities, so the per-label
+    TP/FP/FN of 100 resamples come from one matrix product."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    n = len(y_true)
+    rng = np.random.default_rng(seed)
+    tp_rows, fp_rows, fn_rows = y_true * y_pred, (1 - y_true) * y_pred, y_true * (1 - y_pred)
+    exact = (y_true == y_pred).all(axis=1).astype(np.float64)
+    tp, fp, fn, subset = [], [], [], []
+    for start in range(0, resamples, 100):
+        b = min(100, resamples - start)
+        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(b)])
+        counts = counts.astype(np.float64)
+        tp.append(counts @ tp_rows)
+        fp.append(counts @ fp_rows)
+        fn.append(counts @ fn_rows)
+        subset.append(counts @ exact / n)
+    tp, fp, fn = np.concatenate(tp), np.concatenate(fp), np.concatenate(fn)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        t, p_, n_ = tp.sum(1), fp.sum(1), fn.sum(1)
+        micro = np.where(2 * t + p_ + n_ > 0, 2 * t / (2 * t + p_ + n_), 0.0)
+    lo_q, hi_q = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
+
+    def interval(values: np.ndarray) -> list[float]:
+        return [float(v) for v in np.percentile(values, [lo_q, hi_q])]
+
+    out: dict[str, Any] = {
+        "resamples": resamples,
+        "confidence": confidence,
+        "f1_micro": interval(micro),
+        "f1_macro": interval(f1.mean(axis=1)),
+        "subset_accuracy": interval(np.concatenate(subset)),
+    }
+    out["accuracy"] = out["subset_accuracy"]
+    out["per_class"] = {
+        label: {
+            "precision": interval(precision[:, i]),
+            "recall": interval(recall[:, i]),
+            "f1": interval(f1[:, i]),
+        }
+        for i, label in enumerate(labels)
+    }
+    return out

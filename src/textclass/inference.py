@@ -50,6 +50,15 @@ def predict_logits(
     return out
 
 
+def probabilities(logits: np.ndarray, task: str = "single_label") -> np.ndarray:
+    """Softmax over classes, or (multi-label) an independent sigmoid per label."""
+    return sigmoid(logits) if task == "multi_label" else softmax(logits)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)

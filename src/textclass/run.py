@@ -29,9 +29,11 @@ from textclass.batching import EncodedTexts, encode
 from textclass.classifier import MODEL_META, Classifier
 from textclass.config import RunConfig, load_config
 from textclass.data import (
+    MULTI_LABEL,
     Columns,
     PreparedData,
     detect_format,
+    label_targets,
     prepare_data,
     read_table,
     standardise,
@@ -39,14 +41,17 @@ from textclass.data import (
 from textclass.diagnosis import Finding, TrainingMonitor, diagnose
 from textclass.environment import choose_device, choose_precision, environment_record
 from textclass.errors import DataError, TextclassError, did_you_mean
-from textclass.evaluation import compute_metrics, predictions_frame, summary_line
+from textclass.evaluation import compute_metrics, join_labels, predictions_frame, summary_line
+from textclass.losses import build_loss
 from textclass.reporting import print_findings, write_report
-from textclass.training import Callback, FitContext, class_weights, evaluate, fit
+from textclass.thresholds import threshold_table, tune_thresholds
+from textclass.training import Callback, FitContext, evaluate, fit
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.yaml"
 SAFETENSORS = "model.safetensors"
+THRESHOLDS_FILE = "thresholds.json"
 PREDICTIONS = {"test": "predictions.csv", "validation": "predictions_validation.csv"}
 
 
@@ -56,6 +61,7 @@ class RunResult:
     metrics: dict[str, dict[str, Any]]  # "validation" and "test"
     history: list[dict[str, Any]]
     findings: list[Finding] = field(default_factory=list)  # the diagnosis, failures first
+    thresholds: dict[str, Any] | None = None  # multi-label: tuned thresholds vs the default
 
     @property
     def model_dir(self) -> Path:
@@ -100,10 +106,13 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def encode_split(
-    tokenizer, frame: pd.DataFrame, labels: list[str], max_length: int
+    tokenizer,
+    frame: pd.DataFrame,
+    labels: list[str],
+    max_length: int,
+    task: str = "single_label",
 ) -> EncodedTexts:
-    index = {label: i for i, label in enumerate(labels)}
-    y = frame["label"].map(index).to_numpy(dtype=np.int64)
+    y = label_targets(frame, labels, task)
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
     return encode(tokenizer, frame["text"].tolist(), pairs, max_length, y)
 
@@ -111,7 +120,8 @@ def encode_split(
 def _model_meta(cfg: RunConfig, data: PreparedData, precision: str) -> dict[str, Any]:
     return {
         "format_version": 1,
-        "task": "single_label",
+        "task": data.task,
+        "label_delimiter": data.label_delimiter,
         "labels": data.labels,
         "columns": {
             "text": data.columns.text,
@@ -181,8 +191,10 @@ def train(
 
     tokenizer = models.build_tokenizer(cfg.model, _training_texts(data.splits["train"]))
     model = models.build_model(cfg.model, data.labels, tokenizer)
+    if data.task == MULTI_LABEL:  # saved in config.json: Hugging Face tools then use sigmoid
+        model.config.problem_type = "multi_label_classification"
     encoded = {
-        name: encode_split(tokenizer, frame, data.labels, cfg.model.max_length)
+        name: encode_split(tokenizer, frame, data.labels, cfg.model.max_length, data.task)
         for name, frame in data.splits.items()
     }
     data.stats["token_lengths"] = {
@@ -207,6 +219,7 @@ def train(
         precision=precision,
         checkpoint_dir=run_dir / "checkpoints",
         callbacks=[TrainingMonitor(data.stats["class_counts"]["train"]), *(callbacks or [])],
+        task=data.task,
     )
     state = fit(ctx, resume=resume is not None)
     monitor = ctx.callbacks[0].record
@@ -221,9 +234,9 @@ def train(
 
     # Evaluate exactly the selected weights, as saved.
     clf = Classifier.load(model_dir, precision=precision)
-    metrics: dict[str, dict[str, Any]] = {}
-    for name in ("validation", "test"):
-        split_metrics, probs = evaluate(
+
+    def evaluate_split(name: str, thresholds: np.ndarray | None = None):
+        return evaluate(
             clf.model,
             encoded[name],
             data.labels,
@@ -231,11 +244,21 @@ def train(
             ctx.pad_id,
             clf.device,
             precision,
+            data.task,
+            thresholds,
         )
+
+    metrics: dict[str, dict[str, Any]] = {}
+    thresholds, threshold_summary = None, None
+    if data.task == MULTI_LABEL:
+        thresholds, threshold_summary = _tune_thresholds(cfg, data, evaluate_split)
+        meta["thresholds"] = dict(zip(data.labels, thresholds.tolist(), strict=True))
+    for name in ("validation", "test"):
+        split_metrics, probs = evaluate_split(name, thresholds)
         metrics[name] = split_metrics
         log.info("%s: %s", name, summary_line(split_metrics))
         if procs.is_main_process:
-            predictions_frame(data.splits[name], probs, data.labels).to_csv(
+            predictions_frame(data.splits[name], probs, data.labels, thresholds).to_csv(
                 run_dir / PREDICTIONS[name], index=False
             )
     integrity = {
@@ -250,19 +273,20 @@ def train(
     )
     if procs.is_main_process:
         _write_json(run_dir / "metrics.json", metrics)
+        if threshold_summary is not None:
+            _write_json(run_dir / THRESHOLDS_FILE, threshold_summary)
         meta["metrics"] = {
-            n: {k: m[k] for k in ("accuracy", "f1_macro")} for n, m in metrics.items()
+            n: {k: metrics[n][k] for k in ("accuracy", "f1_macro")} for n in ("validation", "test")
         }
         _write_json(model_dir / MODEL_META, meta)
-        weights = class_weights(cfg.train.class_weights, data.labels, encoded["train"].labels)
+        loss = build_loss(cfg.train, data.task, data.labels, encoded["train"].labels)
         _write_json(
             run_dir / "diagnostics.json",
             {
                 "monitor": monitor,
                 "integrity": integrity,
-                "class_weights": None
-                if weights is None
-                else dict(zip(data.labels, weights.tolist(), strict=True)),
+                "loss": loss.describe(),
+                "class_weights": loss.weights if data.task != MULTI_LABEL else None,
                 "findings": [f.to_dict() for f in findings],
             },
         )
@@ -270,7 +294,41 @@ def train(
         if report:
             paths = write_report(run_dir)
             log.info("report: %s and %s", paths["md"], paths["html"])
-    return RunResult(run_dir=run_dir, metrics=metrics, history=state.history, findings=findings)
+    return RunResult(
+        run_dir=run_dir,
+        metrics=metrics,
+        history=state.history,
+        findings=findings,
+        thresholds=threshold_summary,
+    )
+
+
+def _tune_thresholds(cfg: RunConfig, data: PreparedData, evaluate_split) -> tuple[np.ndarray, dict]:
+    """Per-label thresholds tuned on validation, and their effect against the default cut on
+    validation and on test (reported, never used to choose anything)."""
+    tcfg = cfg.eval.thresholds
+    _, val_probs = evaluate_split("validation")
+    thresholds = tune_thresholds(data.targets("validation"), val_probs, tcfg)
+    default = np.full(len(data.labels), tcfg.default)
+    summary: dict[str, Any] = {"config": tcfg.model_dump(), "default": tcfg.default}
+    keys = ("f1_micro", "f1_macro", "f1_samples", "subset_accuracy", "hamming_loss")
+    for name in ("validation", "test"):
+        _, probs = (name, val_probs) if name == "validation" else evaluate_split(name)
+        y = data.targets(name)
+        at_default = compute_metrics(y, probs, data.labels, MULTI_LABEL, default)
+        tuned = compute_metrics(y, probs, data.labels, MULTI_LABEL, thresholds)
+        summary[name] = {
+            "default": {k: at_default[k] for k in keys},
+            "tuned": {k: tuned[k] for k in keys},
+            "per_label": threshold_table(data.labels, thresholds, y, probs, tcfg.default),
+        }
+    log.info(
+        "thresholds tuned on validation: test macro-F1 %.4f at %.2f, %.4f tuned",
+        summary["test"]["default"]["f1_macro"],
+        tcfg.default,
+        summary["test"]["tuned"]["f1_macro"],
+    )
+    return thresholds, summary
 
 
 def _training_texts(frame: pd.DataFrame) -> list[str]:
@@ -352,8 +410,16 @@ def evaluate_model(
         text_pair=text_pair_column or clf.columns.get("text_pair"),
     )
     clean = clf.cleaning.model_copy(update={"drop_duplicates": False})
-    frame, _ = standardise(frame, columns, where, clean)
-    unseen = sorted(set(frame["label"]) - set(clf.labels))
+    frame, _ = standardise(
+        frame,
+        columns,
+        where,
+        clean,
+        task=clf.task,
+        label_delimiter=clf.meta.get("label_delimiter") or ("|" if clf.multi_label else None),
+    )
+    given = {v for vs in frame["label"] for v in vs} if clf.multi_label else set(frame["label"])
+    unseen = sorted(given - set(clf.labels))
     if unseen:
         raise DataError(
             f"{where}: label(s) {', '.join(map(repr, unseen[:10]))} are not labels of this model "
@@ -361,9 +427,10 @@ def evaluate_model(
         )
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
     probs = clf.predict_proba(frame["text"].tolist(), pairs, batch_size=batch_size, clean=False)
-    index = {label: i for i, label in enumerate(clf.labels)}
-    metrics = compute_metrics(frame["label"].map(index).to_numpy(), probs, clf.labels)
-    return metrics, predictions_frame(frame, probs, clf.labels)
+    y = label_targets(frame, clf.labels, clf.task)
+    thresholds = clf.thresholds if clf.multi_label else None
+    metrics = compute_metrics(y, probs, clf.labels, clf.task, thresholds)
+    return metrics, predictions_frame(frame, probs, clf.labels, thresholds)
 
 
 # ---------------------------------------------------------------- predict
@@ -443,7 +510,11 @@ def predict_file(
                 pairs = chunk[pair_col].fillna("").astype(str).tolist() if pair_col else None
                 probs = clf.predict_proba(texts, pairs, batch_size=batch_size)
                 out = chunk.copy()
-                out["predicted"] = [clf.labels[i] for i in probs.argmax(axis=1)]
+                out["predicted"] = (
+                    join_labels(probs >= clf.thresholds, clf.labels)
+                    if clf.multi_label
+                    else [clf.labels[i] for i in probs.argmax(axis=1)]
+                )
                 for i, label in enumerate(clf.labels):
                     out[f"prob_{label}"] = probs[:, i].round(6)
                 if jsonl:

@@ -31,12 +31,14 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from textclass import models
 from textclass.batching import Collator, EncodedTexts, LengthGroupedBatches
 from textclass.config import LOWER_IS_BETTER, RunConfig
 from textclass.environment import autocast_dtype
-from textclass.errors import TrainingInterrupted
-from textclass.evaluation import compute_metrics
-from textclass.inference import predict_logits, softmax
+from textclass.errors import ConfigError, TrainingInterrupted
+from textclass.evaluation import MULTI_LABEL, compute_metrics
+from textclass.inference import predict_logits, probabilities
+from textclass.losses import Loss, build_loss
 from textclass.models import quiet_transformers
 
 log = logging.getLogger(__name__)
@@ -90,17 +92,39 @@ class Callback:
 # ---------------------------------------------------------------- set-up
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """AdamW, no weight decay on biases and normalisation weights; fused where supported."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+def _no_decay(name: str, param: torch.nn.Parameter) -> bool:
+    return param.ndim < 2 or "norm" in name.lower()
+
+
+def make_optimizer(
+    model: torch.nn.Module,
+    lr: float,
+    weight_decay: float,
+    layer_lr_decay: float | None = None,
+) -> torch.optim.Optimizer:
+    """AdamW, no weight decay on biases and normalisation weights; fused where supported.
+
+    With `layer_lr_decay` (ULMFiT/ELECTRA-style layer-wise decay), the head trains at `lr`,
+    the top encoder layer at lr * decay, the next at lr * decay², ..., embeddings lowest.
+    Each parameter group carries its own `lr`; the scheduler scales all of them alike.
+    """
+    if layer_lr_decay is None:
+        layers = [list(model.named_parameters())]
+        scales = [1.0]
+    else:
+        layers = models.layer_groups(model)
+        scales = [layer_lr_decay ** (len(layers) - 1 - i) for i in range(len(layers))]
+    groups = []
+    for named, scale in zip(layers, scales, strict=True):
+        trainable = [(n, p) for n, p in named if p.requires_grad]
+        decay = [p for n, p in trainable if not _no_decay(n, p)]
+        no_decay = [p for n, p in trainable if _no_decay(n, p)]
+        groups += [
+            {"params": decay, "weight_decay": weight_decay, "lr": lr * scale},
+            {"params": no_decay, "weight_decay": 0.0, "lr": lr * scale},
+        ]
+    # Empty groups dropped; one kept when nothing trains (model.freeze=all, diagnosed later).
+    groups = [g for g in groups if g["params"]] or groups[:1]
     try:
         return torch.optim.AdamW(groups, lr=lr, fused=True)
     except (RuntimeError, TypeError):  # fused kernels absent for this device/dtype
@@ -137,27 +161,27 @@ def train_loader(
     return loader, batches
 
 
+# ---------------------------------------------------------------- layers
+
+
+def gradual_unfreezing(model: torch.nn.Module, per_epoch: int, epoch: int) -> int:
+    """ULMFiT-style: in epoch e (from 0) the head and the top `per_epoch * e` encoder layer
+    groups train, the rest are frozen (embeddings are the lowest group, unfrozen last).
+    Returns how many encoder groups are trainable. Every parameter stays in the optimizer;
+    AdamW skips those without gradients."""
+    groups = models.layer_groups(model)
+    encoder, head = groups[:-1], groups[-1]
+    open_count = min(len(encoder), per_epoch * epoch)
+    for i, group in enumerate(encoder):
+        trainable = i >= len(encoder) - open_count
+        for _, param in group:
+            param.requires_grad_(trainable)
+    for _, param in head:
+        param.requires_grad_(True)
+    return open_count
+
+
 # ---------------------------------------------------------------- steps
-
-
-def class_weights(
-    cfg_weights: str | dict[str, float], labels: list[str], y: np.ndarray
-) -> torch.Tensor | None:
-    """Per-class loss weights: None, `balanced` (n / (k * count), as scikit-learn), or given."""
-    if cfg_weights == "none":
-        return None
-    if cfg_weights == "balanced":
-        counts = np.bincount(y, minlength=len(labels)).astype(np.float64)
-        weights = len(y) / (len(labels) * np.maximum(counts, 1))
-    else:
-        weights = np.array([float(cfg_weights.get(label, 1.0)) for label in labels])
-    return torch.tensor(weights, dtype=torch.float32)
-
-
-def compute_loss(
-    logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None
-) -> torch.Tensor:
-    return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight)
 
 
 def train_step(
@@ -165,12 +189,12 @@ def train_step(
     batch: dict[str, torch.Tensor],
     accelerator: Accelerator,
     scale: float,
-    weight: torch.Tensor | None = None,
+    loss_fn: Loss,
 ) -> float:
     """Forward and backward on one batch; returns the (unscaled) loss."""
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     logits = model(**inputs).logits
-    loss = compute_loss(logits, batch["labels"], weight)
+    loss = loss_fn(logits, batch["labels"])
     if loss.requires_grad:  # False only when every parameter is frozen: the diagnosis says so
         accelerator.backward(loss * scale)
     return float(loss.detach())
@@ -184,13 +208,19 @@ def evaluate(
     pad_id: int,
     device: torch.device,
     precision: str,
+    task: str = "single_label",
+    thresholds: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics and probabilities on a labelled dataset; the loss is cross-entropy."""
+    """Metrics and probabilities on a labelled dataset. `loss` is the model's own likelihood:
+    cross-entropy (single-label) or mean binary cross-entropy (multi-label), unweighted."""
     logits = predict_logits(model, dataset, batch_size, pad_id, device, autocast_dtype(precision))
-    probs = softmax(logits)
-    metrics = compute_metrics(dataset.labels, probs, labels)
-    picked = probs[np.arange(len(probs)), dataset.labels]
-    metrics["loss"] = float(-np.log(np.clip(picked, 1e-12, None)).mean())
+    probs = probabilities(logits, task)
+    metrics = compute_metrics(dataset.labels, probs, labels, task, thresholds)
+    if task == MULTI_LABEL:
+        metrics["loss"] = metrics["log_loss"]
+    else:
+        picked = probs[np.arange(len(probs)), dataset.labels]
+        metrics["loss"] = float(-np.log(np.clip(picked, 1e-12, None)).mean())
     return metrics, probs
 
 
@@ -289,6 +319,7 @@ class FitContext:
     precision: str
     checkpoint_dir: Path
     callbacks: list[Callback] = field(default_factory=list)
+    task: str = "single_label"
 
 
 def fit(ctx: FitContext, resume: bool = False) -> TrainState:
@@ -296,7 +327,12 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
     cfg, tcfg = ctx.cfg, ctx.cfg.train
     accelerator = make_accelerator(ctx.device, ctx.precision)
     loader, batches = train_loader(ctx.train_data, cfg, ctx.pad_id)
-    optimizer = make_optimizer(ctx.model, tcfg.lr, tcfg.weight_decay)
+    unfreeze = tcfg.unfreeze_layers_per_epoch
+    if unfreeze and cfg.model.freeze != "none":
+        raise ConfigError(
+            [f"train.unfreeze_layers_per_epoch needs model.freeze=none (got {cfg.model.freeze})"]
+        )
+    optimizer = make_optimizer(ctx.model, tcfg.lr, tcfg.weight_decay, tcfg.layer_lr_decay)
     model, optimizer, loader = accelerator.prepare(ctx.model, optimizer, loader)
 
     steps_per_epoch = max(1, math.ceil(len(loader) / tcfg.grad_accum_steps))
@@ -309,9 +345,7 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
     )
     accelerator.register_for_checkpointing(scheduler)
 
-    weight = class_weights(tcfg.class_weights, ctx.labels, ctx.train_data.labels)
-    if weight is not None:
-        weight = weight.to(accelerator.device)
+    loss_fn = build_loss(tcfg, ctx.task, ctx.labels, ctx.train_data.labels, accelerator.device)
     last_dir, best_dir = ctx.checkpoint_dir / "last", ctx.checkpoint_dir / "best"
     if resume:
         state = load_checkpoint(accelerator, last_dir)
@@ -332,6 +366,7 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
             accelerator=accelerator,
             train_data=ctx.train_data,
             labels=ctx.labels,
+            loss=loss_fn,
         )
 
     def run_evaluation() -> None:
@@ -343,6 +378,7 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
             ctx.pad_id,
             accelerator.device,
             ctx.precision,
+            ctx.task,
         )
         record = {
             "epoch": round(state.global_step / steps_per_epoch, 3),
@@ -351,7 +387,16 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
             "val_loss": metrics["loss"],
             **{
                 f"val_{k}": metrics[k]
-                for k in ("accuracy", "f1_macro", "f1_weighted", "roc_auc", "log_loss")
+                for k in (
+                    "accuracy",
+                    "f1_macro",
+                    "f1_weighted",
+                    "f1_micro",
+                    "f1_samples",
+                    "roc_auc",
+                    "log_loss",
+                )
+                if k in metrics
             },
             "lr": scheduler.get_last_lr()[0],
             "train_seconds": round(state.train_seconds, 2),
@@ -394,6 +439,9 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
     with stop_on_signals(state), progress:
         while state.global_step < total_steps and not state.stopped_early:
             batches.epoch = state.epoch
+            if unfreeze:
+                opened = gradual_unfreezing(accelerator.unwrap_model(model), unfreeze, state.epoch)
+                log.info("epoch %d: head and top %d layer group(s) train", state.epoch + 1, opened)
             skip = state.step_in_epoch * accum
             epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
             started = time.perf_counter()
@@ -404,7 +452,7 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
                 size = len(batch["labels"])
                 ctx_sync = nullcontext() if step_now else accelerator.no_sync(model)
                 with ctx_sync:
-                    loss = train_step(model, batch, accelerator, 1.0 / accum, weight)
+                    loss = train_step(model, batch, accelerator, 1.0 / accum, loss_fn)
                 state.loss_sum += loss / accum
                 state.samples_seen += size
                 if not step_now:
