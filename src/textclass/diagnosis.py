@@ -74,7 +74,7 @@ class TrainingMonitor(Callback):
             if head and id(p) in in_optimizer:
                 params["head_in_optimizer"] += n
         if self.dataset_label_counts is None:
-            counts = np.bincount(kw["train_data"].labels, minlength=len(self._labels)).tolist()
+            counts = _label_counts(kw["train_data"].labels, len(self._labels)).tolist()
             self.dataset_label_counts = dict(zip(self._labels, counts, strict=True))
         if "monitor" in state.extras:  # resumed: continue the interrupted run's record
             self.record = state.extras["monitor"]
@@ -87,9 +87,11 @@ class TrainingMonitor(Callback):
 
     def on_step_end(self, state, **kw: Any) -> None:
         labels = kw["batch"]["labels"].detach().cpu().numpy()
-        valid = (labels >= 0) & (labels < len(self._labels))
-        self.record["labels_out_of_range"] += int((~valid).sum())
-        self._counts += np.bincount(labels[valid], minlength=len(self._labels))
+        if labels.ndim == 1:  # class ids; multi-label batches are 0/1 matrices
+            valid = (labels >= 0) & (labels < len(self._labels))
+            self.record["labels_out_of_range"] += int((~valid).sum())
+            labels = labels[valid]
+        self._counts += _label_counts(labels, len(self._labels))
         self.record["batch_label_counts"] = dict(
             zip(self._labels, self._counts.tolist(), strict=True)
         )
@@ -116,6 +118,13 @@ class TrainingMonitor(Callback):
             steps["lr"].append(kw["lr"])
             g = kw["grad_norm"]
             steps["grad_norm"].append(g if math.isfinite(g) else None)
+
+
+def _label_counts(labels: np.ndarray, k: int) -> np.ndarray:
+    """Texts per class: a bincount of class ids, or column sums of a multi-label 0/1 matrix."""
+    if labels.ndim == 2:
+        return labels.sum(axis=0).round().astype(np.int64)
+    return np.bincount(labels.astype(np.int64), minlength=k)
 
 
 # ---------------------------------------------------------------- rules
