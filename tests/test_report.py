@@ -80,6 +80,8 @@ def test_healthy_run_report_is_complete_and_consistent(spam_config):
     for section in sections:
         assert len(section.strip().splitlines()) > 2, section[:40]  # no empty section
     assert "[Describe" not in md and "TODO" not in md
+    assert "### Training objective\n\nCross-entropy; no class weights." in md
+    assert "Transformer encoder" in md and "| longer texts | truncated to the first 48" in md
     for figure in re.findall(r"\]\((report_files/[^)]+)\)", md):
         assert (run / figure).stat().st_size > 5000
 

@@ -22,7 +22,7 @@ from transformers import AutoTokenizer
 from textclass import models
 from textclass.batching import encode
 from textclass.cleaning import clean_texts
-from textclass.config import CleaningConfig
+from textclass.config import CleaningConfig, WindowConfig
 from textclass.environment import autocast_dtype, choose_device, choose_precision
 from textclass.errors import TextclassError
 from textclass.inference import predict_logits, probabilities
@@ -56,6 +56,8 @@ class Classifier:
         self.columns = columns or {"text": "text", "text_pair": None, "label": "label"}
         self.meta = meta or {}
         self.task = self.meta.get("task", "single_label")
+        window = self.meta.get("window")
+        self.window = WindowConfig(**window) if window else None  # sliding windows, long texts
         # Multi-label decision thresholds, saved as {label: threshold}; 0.5 where absent.
         saved = self.meta.get("thresholds") or {}
         self.thresholds = np.array([float(saved.get(label, 0.5)) for label in self.labels])
@@ -144,7 +146,7 @@ class Classifier:
             raise TextclassError(
                 f"{len(texts)} texts but {len(pairs)} text pairs; they must match."
             )
-        dataset = encode(self.tokenizer, texts, pairs, self.max_length)
+        dataset = encode(self.tokenizer, texts, pairs, self.max_length, window=self.window)
         logits = predict_logits(
             self.model,
             dataset,

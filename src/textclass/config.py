@@ -103,6 +103,22 @@ class BiLSTMConfig(_Section):
     embeddings: Literal["random", "glove-6b-50d"] = "random"
     freeze_embeddings: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _glove_width(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("embeddings") == "glove-6b-50d":
+            data = {"embedding_dim": 50, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _glove_is_50d(self) -> BiLSTMConfig:
+        if self.embeddings == "glove-6b-50d" and self.embedding_dim != 50:
+            raise ValueError(
+                f"model.bilstm.embeddings=glove-6b-50d gives 50-d vectors, but "
+                f"embedding_dim={self.embedding_dim}; set embedding_dim=50 (or leave it out)"
+            )
+        return self
+
 
 class WindowConfig(_Section):
     """Texts longer than max_length: cut into overlapping windows whose logits are aggregated."""
@@ -111,6 +127,9 @@ class WindowConfig(_Section):
     stride: int = Field(64, gt=0)  # tokens shared by consecutive windows
     aggregate: Literal["mean", "max"] = "mean"
     max_windows: int = Field(8, gt=0)  # per text; the rest of a very long text is dropped
+    # Training examples: every window with its text's label (all), or the first only (first,
+    # i.e. plain truncation); evaluation and prediction always aggregate all windows.
+    train: Literal["all", "first"] = "all"
 
 
 class ModelConfig(_Section):
@@ -130,6 +149,15 @@ class ModelConfig(_Section):
     tokenizer: TokenizerConfig = TokenizerConfig()
     bilstm: BiLSTMConfig = BiLSTMConfig()
     window: WindowConfig = WindowConfig()
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> ModelConfig:
+        if self.window.enabled and self.window.stride > self.max_length // 2:
+            raise ValueError(
+                f"model.window.stride={self.window.stride} must be at most half of "
+                f"model.max_length={self.max_length} (consecutive windows share `stride` tokens)"
+            )
+        return self
 
 
 class EarlyStoppingConfig(_Section):
@@ -234,7 +262,12 @@ class RunConfig(_Section):
     output: OutputConfig = OutputConfig()
 
     @model_validator(mode="after")
-    def _known_metric(self) -> RunConfig:
+    def _consistent(self) -> RunConfig:
+        if self.model.window.enabled and self.data.text_pair_column:
+            raise ValueError(
+                "model.window works on single texts; with data.text_pair_column set, disable "
+                "it (pairs are truncated to model.max_length)"
+            )
         allowed = SELECTION_METRICS + LOWER_IS_BETTER
         if self.train.metric not in allowed:
             raise ValueError(
@@ -263,6 +296,8 @@ def parse_overrides(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
+        if value in ("", None) and raw.strip() not in ("", "null", "~", "Null", "NULL"):
+            value = raw  # YAML indicators alone (`|`, `>`) read as an empty string: keep them
         node = nested
         parts = key.strip().split(".")
         for part in parts[:-1]:

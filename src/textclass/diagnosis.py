@@ -19,6 +19,7 @@ from textclass.training import Callback
 
 log = logging.getLogger(__name__)
 
+MULTI_LABEL = "multi_label"  # metrics["task"] of a multi-label run; absent for single-label
 MAX_STEPS_KEPT = 5000  # per-step series are thinned beyond this, to keep the file small
 EARLY_CHECK_STEP = 20  # when the batch label stream is first checked during training
 
@@ -231,8 +232,12 @@ def _learning_fix(causes: list[str]) -> str:
     return "Check the labels and raise train.lr; run `textclass doctor CONFIG` before a long run."
 
 
-def check_batches(monitor: dict[str, Any]) -> list[Finding]:
-    """The label mix the loop saw vs the dataset's: catches labels overwritten in the pipeline."""
+def check_batches(monitor: dict[str, Any], resampled: bool = False) -> list[Finding]:
+    """The label mix the loop saw vs the dataset's: catches labels overwritten in the pipeline.
+
+    `resampled`: the loop does not see each text once per epoch (Siamese partners drawn by
+    class, one example per window of a long text), so only a single-label stream is a finding.
+    """
     seen, data = monitor.get("batch_label_counts", {}), monitor.get("dataset_label_counts", {})
     findings = []
     if monitor.get("labels_out_of_range"):
@@ -266,7 +271,7 @@ def check_batches(monitor: dict[str, Any]) -> list[Finding]:
                 "follow the dataset's distribution.",
             )
         )
-    elif gap > 0.1:
+    elif gap > 0.1 and not resampled:
         findings.append(
             Finding(
                 "batch_label_mismatch",
@@ -283,6 +288,8 @@ def check_batches(monitor: dict[str, Any]) -> list[Finding]:
 
 def check_collapse(metrics: dict[str, Any], split: str) -> Finding | None:
     """Predictions concentrated on one class (or a few) while the labels are not."""
+    if metrics.get("task") == MULTI_LABEL:
+        return check_multilabel_collapse(metrics, split)
     cm = np.array(metrics["confusion_matrix"])
     labels = metrics["labels"]
     n = cm.sum()
@@ -317,6 +324,110 @@ def check_collapse(metrics: dict[str, Any], split: str) -> Finding | None:
     )
 
 
+def _predicted_shares(metrics: dict[str, Any]) -> dict[str, float]:
+    """Share of texts predicted with each label, from per-label precision, recall and support
+    (tp = recall * support, predicted = tp / precision); 0 where no prediction was right, as
+    then the count of wrong ones is unknown."""
+    n = max(metrics["n"], 1)
+    return {
+        k: (v["recall"] * v["support"] / v["precision"] / n if v["precision"] > 0 else 0.0)
+        for k, v in metrics["per_class"].items()
+    }
+
+
+def _thresholds_tuned(metrics: dict[str, Any]) -> bool:
+    cuts = {v.get("threshold", 0.5) for v in metrics["per_class"].values()}
+    return cuts != {0.5}
+
+
+def _multilabel_fix(loss: dict[str, Any] | None, tuned: bool) -> list[str]:
+    """What to try against labels the model under-predicts, given the run's objective."""
+    name, weighted = (loss or {}).get("name"), bool((loss or {}).get("weights"))
+    fixes = []
+    if name != "focal" and not weighted:
+        fixes.append(
+            "weight each label's positives (train.loss.pos_weight=balanced) or use focal loss "
+            "(train.loss.name=focal)"
+        )
+    elif name != "focal":
+        fixes.append("try focal loss (train.loss.name=focal)")
+    if not tuned:
+        fixes.append("tune per-label thresholds on validation (eval.thresholds.tune=true)")
+    return fixes
+
+
+def check_multilabel_collapse(
+    metrics: dict[str, Any], split: str, loss: dict[str, Any] | None = None
+) -> Finding | None:
+    """Multi-label predictions that ignore the text: no label at all, every label, or one
+    fixed label set for every text."""
+    per, n = metrics["per_class"], metrics["n"]
+    gold, pred = metrics["labels_per_text"]["gold"], metrics["labels_per_text"]["predicted"]
+    if n == 0 or gold == 0 or len(per) < 2:
+        return None
+    k = len(per)
+    shares = _predicted_shares(metrics)
+    always = [
+        label
+        for label, v in per.items()
+        if shares[label] >= 0.95 and v["support"] < 0.9 * n  # predicted on ~every text
+    ]
+    tuned = _thresholds_tuned(metrics)
+    if pred <= 0.1 * gold:
+        what = "no label for any text" if pred == 0 else "no label for almost every text"
+        causes = [
+            "label imbalance: each label's negatives dominate the loss, so its sigmoid stays "
+            "below the cut",
+            "the model did not learn or trained too briefly (see the loss curve)",
+            "training diverged (learning rate too high)",
+        ]
+        if not tuned:
+            causes.insert(1, "a 0.5 cut for every label: rare labels need lower thresholds")
+        fix = "; ".join([*_multilabel_fix(loss, tuned), "read the other findings"])
+    elif pred >= 0.9 * k and gold <= 0.5 * k:
+        what = "every label for (almost) every text"
+        causes = [
+            "the model's scores do not separate texts, so the thresholds pass everything",
+            "positives weighted too strongly (train.loss.pos_weight)",
+            "training diverged (learning rate too high)",
+        ]
+        fix = "Read the other findings for the cause; check train.loss.pos_weight and train.lr"
+    elif always and pred - sum(shares[label] for label in always) <= 0.1:
+        shown = ", ".join(f"`{label}`" for label in always[:8])
+        more = f" and {len(always) - 8} more" if len(always) > 8 else ""
+        what = f"the same label set for every text ({shown}{more})"
+        causes = [
+            "the model did not learn: with scores that do not separate texts, thresholds "
+            "tuned for F1 predict the frequent labels everywhere",
+            "training diverged (learning rate too high)",
+            "labels collapsed in the training pipeline (see the batch label check)",
+        ]
+        fix = "Read the other findings for the cause; run `textclass doctor CONFIG`"
+    elif pred >= 3 * gold and pred >= gold + 2:
+        what = "far more labels per text than the texts carry"
+        causes = [
+            "the model's scores hardly separate texts (see the per-label ROC-AUC), so the "
+            "thresholds tuned for F1 let most labels through",
+            "the model did not learn or trained too briefly (see the loss curve)",
+            "positives weighted too strongly (train.loss.pos_weight)",
+        ]
+        fix = "Train longer or with a higher train.lr, then check the per-label ROC-AUC"
+    else:
+        return None
+    auc = metrics.get("roc_auc")
+    return Finding(
+        f"collapse_{split}",
+        f"The model predicts {what} on {split}",
+        "fail",
+        f"{split}: {pred:.2f} labels predicted per text on average vs {gold:.2f} gold "
+        f"({k} labels, n={n}); micro-F1 {metrics['f1_micro']:.4f}, macro-F1 "
+        f"{metrics['f1_macro']:.4f}, subset accuracy {metrics['subset_accuracy']:.4f}"
+        + ("" if auc is None else f", macro ROC-AUC {auc:.3f}"),
+        causes,
+        fix[0].upper() + fix[1:] + ".",
+    )
+
+
 def check_convergence(history: list[dict[str, Any]]) -> list[Finding]:
     """Overfitting: validation loss rising from its minimum while training loss falls."""
     findings = []
@@ -340,6 +451,35 @@ def check_convergence(history: list[dict[str, Any]]) -> list[Finding]:
             )
         )
     return findings
+
+
+def check_label_weakness(
+    metrics: dict[str, Any], loss: dict[str, Any] | None = None
+) -> list[Finding]:
+    """Multi-label: labels that occur in the split but are never predicted right (F1 0)."""
+    per = metrics["per_class"]
+    dead = sorted(
+        (k for k, v in per.items() if v["support"] > 0 and v["f1"] == 0),
+        key=lambda k: (-per[k]["support"], k),
+    )
+    present = sum(1 for v in per.values() if v["support"] > 0)
+    if not dead or len(dead) == present:  # all dead: the collapse check speaks
+        return []
+    shown = ", ".join(f"`{k}` ({per[k]['support']})" for k in dead[:6])
+    more = f" and {len(dead) - 6} more" if len(dead) > 6 else ""
+    share = sum(per[k]["support"] for k in dead) / max(sum(v["support"] for v in per.values()), 1)
+    fixes = _multilabel_fix(loss, _thresholds_tuned(metrics))
+    return [
+        Finding(
+            "label_weakness",
+            f"{len(dead)} of {present} labels are never predicted correctly",
+            "warn",
+            f"F1 0 despite support: {shown}{more} (support in parentheses; "
+            f"{share:.0%} of the gold labels)",
+            ["too few training examples of those labels", "label imbalance", "label noise"],
+            "For those labels: " + "; ".join([*fixes, "add labelled examples"]) + ".",
+        )
+    ]
 
 
 def check_class_weakness(metrics: dict[str, Any], class_weights: Any) -> list[Finding]:
@@ -408,14 +548,25 @@ def diagnose(
     integrity: dict[str, Any],
     data_stats: dict[str, Any],
     class_weights: Any = "none",
+    loss: dict[str, Any] | None = None,
 ) -> list[Finding]:
-    """Every finding for a finished run, failures first."""
-    findings = check_learning(monitor, history) + check_batches(monitor)
-    for split in ("validation", "test"):
-        if split in metrics and (found := check_collapse(metrics[split], split)):
+    """Every finding for a finished run, failures first. `loss` is the run's objective as
+    recorded in diagnostics.json (`name`, `weights`, `siamese`): it shapes the multi-label
+    advice, and Siamese pairs (like sliding windows in `data_stats`) change the batch mix."""
+    train_windows = (data_stats.get("windows") or {}).get("train") or {}
+    windowed = train_windows.get("windows", 0) > train_windows.get("texts", 0)
+    resampled = windowed or bool((loss or {}).get("siamese"))
+    findings = check_learning(monitor, history) + check_batches(monitor, resampled)
+    multi = any(m.get("task") == MULTI_LABEL for m in metrics.values())
+    for split in (s for s in ("validation", "test") if s in metrics):
+        m = metrics[split]
+        found = check_multilabel_collapse(m, split, loss) if multi else check_collapse(m, split)
+        if found:
             findings.append(found)
     findings += check_convergence(history)
-    if "test" in metrics:
+    if "test" in metrics and multi:
+        findings += check_label_weakness(metrics["test"], loss)
+    elif "test" in metrics:
         findings += check_class_weakness(metrics["test"], class_weights)
     findings += check_integrity(integrity, data_stats)
     order = {"fail": 0, "warn": 1, "ok": 2}

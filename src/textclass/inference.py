@@ -19,7 +19,8 @@ def predict_logits(
     device: torch.device | str,
     dtype: torch.dtype | None = None,
 ) -> np.ndarray:
-    """Logits (float32, shape (N, num_labels)) in the dataset's order.
+    """Logits (float32, shape (N, num_labels)) in the dataset's order, one row per text (the
+    windows of a long text are aggregated).
 
     Texts are processed longest first in length-sorted batches, which keeps padding minimal,
     then put back in order.
@@ -47,7 +48,7 @@ def predict_logits(
     finally:
         model.train(was_training)
     assert out is not None, "predict_logits needs at least one text"
-    return out
+    return dataset.aggregate_rows(out)
 
 
 def probabilities(logits: np.ndarray, task: str = "single_label") -> np.ndarray:

