@@ -263,3 +263,26 @@ def test_training_objective_and_windows_are_described():
     )
     text = " ".join(str(b) for b in blocks)
     assert "test: 4 of 10 texts (40.0%) split, 2 truncated" in text and "by max" in text
+
+
+def test_group_summary_of_multilabel_predictions(tmp_path):
+    from textclass.summaries import group_summary
+
+    rows = pd.DataFrame(
+        {
+            "text": [f"t{i}" for i in range(5)],
+            "movie_name": ["Alien", "Alien", "Alien", "Cats", "Cats"],
+            "predicted": ["scary|space", "space", "", "", "funny"],
+            "prob_funny": [0.1, 0.2, 0.3, 0.4, 0.9],
+            "prob_scary": [0.8, 0.2, 0.3, 0.1, 0.1],
+            "prob_space": [0.9, 0.7, 0.2, 0.1, 0.1],
+        }
+    )
+    rows.to_csv(tmp_path / "preds.csv", index=False)
+    table = group_summary(tmp_path / "preds.csv", "movie_name", rank_by="space", chunk_size=2)
+    alien = table.set_index("movie_name").loc["Alien"]
+    assert table["movie_name"].tolist() == ["Alien", "Cats"]
+    assert table["count"].tolist() == [3, 2]  # texts, not labels
+    assert alien["share_space"] == pytest.approx(2 / 3, abs=1e-6)
+    assert alien["share_scary"] == pytest.approx(1 / 3, abs=1e-6)
+    assert table.set_index("movie_name").loc["Cats", "share_funny"] == 0.5

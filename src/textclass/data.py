@@ -76,6 +76,10 @@ class PreparedData:
         """Class ids (single-label) or a 0/1 matrix (multi-label) for a split."""
         return label_targets(self.splits[split], self.labels, self.task)
 
+    def label_prior(self) -> np.ndarray | None:
+        """Multi-label: each label's share of the training texts (None for single-label)."""
+        return self.targets("train").mean(axis=0) if self.task == MULTI_LABEL else None
+
 
 def label_targets(frame: pd.DataFrame, labels: list[str], task: str) -> np.ndarray:
     """The `label` column as class ids (int64) or, multi-label, a float32 0/1 matrix."""

@@ -207,7 +207,7 @@ def doctor(
     set_seed(cfg.seed)
     data = prepare_data(cfg.data, cfg.seed)
     tokenizer = models.build_tokenizer(cfg.model, data.splits["train"]["text"].tolist())
-    model = models.build_model(cfg.model, data.labels, tokenizer)
+    model = models.build_model(cfg.model, data.labels, tokenizer, data.label_prior())
     train_data = encode_split(
         tokenizer, data.splits["train"], data.labels, cfg.model.max_length, data.task
     )

@@ -193,7 +193,7 @@ def train(
         _write_json(run_dir / "environment.json", env)
 
     tokenizer = models.build_tokenizer(cfg.model, _training_texts(data.splits["train"]))
-    model = models.build_model(cfg.model, data.labels, tokenizer)
+    model = models.build_model(cfg.model, data.labels, tokenizer, data.label_prior())
     if data.task == MULTI_LABEL:  # saved in config.json: Hugging Face tools then use sigmoid
         model.config.problem_type = "multi_label_classification"
     window = cfg.model.window
@@ -276,8 +276,9 @@ def train(
         ),
         "evaluated_sha256": weights_digest(clf.model.state_dict()),
     }
+    loss = build_loss(cfg.train, data.task, data.labels, encoded["train"].labels).describe()
     findings = diagnose(
-        monitor, state.history, metrics, integrity, data.stats, cfg.train.class_weights
+        monitor, state.history, metrics, integrity, data.stats, cfg.train.class_weights, loss
     )
     if procs.is_main_process:
         _write_json(run_dir / "metrics.json", metrics)
@@ -287,7 +288,6 @@ def train(
             n: {k: metrics[n][k] for k in ("accuracy", "f1_macro")} for n in ("validation", "test")
         }
         _write_json(model_dir / MODEL_META, meta)
-        loss = build_loss(cfg.train, data.task, data.labels, encoded["train"].labels).describe()
         _write_json(
             run_dir / "diagnostics.json",
             {

@@ -20,6 +20,7 @@ from textclass.data import detect_format
 from textclass.errors import DataError, TextclassError, did_you_mean
 
 PREDICTED = "predicted"
+LABEL_SEPARATOR = "|"  # multi-label predictions: the label set as `a|b`
 
 
 def groups_path(output: str | Path) -> Path:
@@ -89,6 +90,16 @@ def _labels_from_columns(columns: list[str]) -> list[str]:
     return [c[len("prob_") :] for c in after if c.startswith("prob_")]
 
 
+def _predicted_indicators(predicted: pd.Series, labels: list[str]) -> pd.DataFrame:
+    """0/1 per text and label. Multi-label predictions are `a|b` label sets (empty: none)."""
+    predicted = predicted.astype(str).where(predicted.notna(), "")
+    if predicted.isin(labels).all():  # one label per text (labels may then hold `|`)
+        dummies = pd.get_dummies(predicted, dtype=int)
+    else:
+        dummies = predicted.str.get_dummies(sep=LABEL_SEPARATOR)
+    return dummies.reindex(columns=labels, fill_value=0).reset_index(drop=True)
+
+
 def group_summary(
     predictions: str | Path,
     group_by: str,
@@ -99,7 +110,9 @@ def group_summary(
     chunk_size: int = 100_000,
 ) -> pd.DataFrame:
     """Per group of `group_by`: count, share of each predicted label, mean probability of each
-    label; ranked by the share of `rank_by` (default: the first label), then by count.
+    label; ranked by the share of `rank_by` (default: the first label), then by count. For a
+    multi-label model a share is that of the group's texts predicted with the label, so the
+    shares of a group may sum to more (or less) than 1.
 
     Returns the table and, with `output`, writes it as CSV. Columns: the group column, `rank`,
     `count`, `share_<label>`..., `mean_prob_<label>`...
@@ -120,15 +133,17 @@ def group_summary(
         probs = chunk[[f"prob_{label}" for label in labels]].apply(pd.to_numeric, errors="coerce")
         probs.columns = labels
         probs.index = keys.values
-        label_counts = pd.crosstab(keys.values, chunk[PREDICTED].astype(str).values)
-        label_counts = label_counts.reindex(columns=labels, fill_value=0)
+        label_counts = _predicted_indicators(chunk[PREDICTED], labels)
+        label_counts.index = keys.values
+        label_counts = label_counts.groupby(level=0).sum()
+        label_counts["__texts__"] = keys.value_counts()
         prob_sums = probs.groupby(level=0).sum()
         counts = label_counts if counts is None else counts.add(label_counts, fill_value=0)
         sums = prob_sums if sums is None else sums.add(prob_sums, fill_value=0)
     if counts is None or sums is None or labels is None:
         raise DataError(f"{predictions}: no predictions to summarise.")
     rank_by = rank_by or labels[0]
-    total = counts.sum(axis=1)
+    total = counts.pop("__texts__")
     table = pd.DataFrame({"count": total.astype(int)})
     for label in labels:
         table[f"share_{label}"] = (counts[label] / total).round(6)
