@@ -211,3 +211,35 @@ def test_long_texts_by_sliding_windows_train_and_reload(tiny_config):
     long_text = " ".join(train["text"].tolist()[:6])
     assert clf.predict_proba([long_text, "short"]).shape == (2, 2)
     assert clf.meta["window"]["stride"] == 4
+
+
+SHIPPED = [
+    "trec_multilabel",
+    "sms_spam_focal",
+    "rotten_tomatoes_bilstm",
+    "rotten_tomatoes_siamese",
+    "rotten_tomatoes_frozen",
+    "rotten_tomatoes_long",
+]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_config_runs_in_tiny_form(tmp_path, tiny_model_dir, name):
+    """Each shipped config, as written, with a tiny model, few rows and few steps."""
+    path = Path(__file__).parents[1] / "configs" / f"{name}.yaml"
+    cfg = textclass.load_config(
+        path,
+        [
+            "data.max_samples=160",
+            "train.max_steps=3",
+            "train.precision=fp32",
+            f"output.dir={tmp_path}",
+            *([] if "bilstm" in name else [f"model.name={tiny_model_dir}"]),
+        ],
+    )
+    result = textclass.train(cfg)
+    assert (result.run_dir / "report.md").is_file()
+    clf = result.classifier()
+    assert clf.predict_proba(["a short text to classify"]).shape == (1, len(clf.labels))
+    report = (result.run_dir / "report.md").read_text()
+    assert "Training objective" in report
