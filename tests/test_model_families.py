@@ -96,9 +96,10 @@ def test_multi_label_overfits_and_reloads_with_thresholds(tmp_path, tiny_model_d
             "model.max_length=32",
             "train.precision=fp32",
             "train.batch_size=8",
-            "train.epochs=40",
+            "train.epochs=80",
             f"output.dir={tmp_path}",
             *OVERFIT,
+            "train.lr=1e-3",  # BCE on this tiny random model diverges at 3e-3
         ],
     )
     result, clf, train, _ = _train_reload(cfg, frames)
@@ -107,7 +108,10 @@ def test_multi_label_overfits_and_reloads_with_thresholds(tmp_path, tiny_model_d
     assert np.mean(losses[-3:]) < 0.2 * np.mean(losses[:3]), losses
     preds = clf.predict(train["text"].tolist())
     assert all(isinstance(p, list) for p in preds)
-    assert np.mean([sorted(p) == g for p, g in zip(preds, train["label"], strict=True)]) >= 0.9
+    # Memorised at the plain 0.5 cut (the tuned cuts come from 6 validation texts).
+    probs = clf.predict_proba(train["text"].tolist())
+    gold = np.array([[label in g for label in clf.labels] for g in train["label"]])
+    assert ((probs >= 0.5) == gold).all(axis=1).mean() >= 0.9
     # Tuned thresholds are saved with the model, and the reloaded model uses them.
     saved = clf.meta["thresholds"]
     assert set(saved) == set(clf.labels)
@@ -243,3 +247,17 @@ def test_shipped_config_runs_in_tiny_form(tmp_path, tiny_model_dir, name):
     assert clf.predict_proba(["a short text to classify"]).shape == (1, len(clf.labels))
     report = (result.run_dir / "report.md").read_text()
     assert "Training objective" in report
+
+
+def test_bilstm_exports_to_onnx_with_the_same_predictions(tiny_config, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from textclass.export import export_onnx
+
+    result = textclass.train(tiny_config(*BILSTM, "train.max_steps=3"), report=False)
+    target = export_onnx(result.model_dir, tmp_path / "onnx")
+    torch_clf = textclass.Classifier.load(result.model_dir, precision="fp32")
+    onnx_clf = textclass.Classifier.load(target)
+    texts = ["a tender, funny film", "dull", "far too long and " * 8 + "yet oddly moving"]
+    np.testing.assert_allclose(
+        torch_clf.predict_proba(texts), onnx_clf.predict_proba(texts), atol=1e-5
+    )
