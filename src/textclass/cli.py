@@ -65,10 +65,11 @@ def train(
             "give a config file (e.g. configs/rotten_tomatoes.yaml) or --resume RUN_DIR."
         )
     result = run_train(config, overrides, output=output, overwrite=overwrite, resume=resume)
-    test = result.metrics["test"]
+    from textclass.evaluation import summary_line
+
     typer.echo(
         f"\nrun directory: {result.run_dir}\n"
-        f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['f1_macro']:.4f} (n={test['n']})\n"
+        f"test {summary_line(result.metrics['test'])}\n"
         f"model: {result.model_dir}"
     )
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from textclass.config import SiameseConfig, TrainConfig
 from textclass.errors import ConfigError
+from textclass.models import text_embedding
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -151,8 +152,6 @@ class SiameseLoss:
         return self.base(logits, targets)
 
     def batch_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        from textclass.models import text_embedding
-
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         labels, k = batch["labels"], self.cfg.pairs_per_example
         out = model(**inputs, output_hidden_states=True)
