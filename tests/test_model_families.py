@@ -78,7 +78,8 @@ def test_bilstm_from_scratch_overfits_and_reloads(tiny_config):
     assert textclass.Classifier.load(model_dir).model.config.model_type == "textclass-bilstm"
 
 
-def test_multi_label_overfits_and_reloads_with_thresholds(tmp_path, tiny_model_dir):
+@pytest.mark.parametrize("family", ["transformer", "bilstm"])
+def test_multi_label_overfits_and_reloads_with_thresholds(tmp_path, tiny_model_dir, family):
     frame = datasets.load("trec_multilabel")
     # Three fine classes, so six labels: each text carries one coarse and one fine label.
     frame = frame[frame["fine"].isin(["HUM:ind", "LOC:city", "NUM:date"])]
@@ -100,6 +101,7 @@ def test_multi_label_overfits_and_reloads_with_thresholds(tmp_path, tiny_model_d
             f"output.dir={tmp_path}",
             *OVERFIT,
             "train.lr=1e-3",  # BCE on this tiny random model diverges at 3e-3
+            *(BILSTM if family == "bilstm" else []),
         ],
     )
     result, clf, train, _ = _train_reload(cfg, frames)
