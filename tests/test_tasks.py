@@ -340,3 +340,18 @@ def test_iterative_stratification_keeps_rare_labels_in_every_split():
             assert counts[split].get(label, 0) >= 1, (label, split)
         share = counts["train"][label] / total[label]
         assert 0.6 <= share <= 0.8, (label, share)
+
+
+def test_doctor_runs_for_bilstm_and_multi_label(tiny_config, tiny_model_dir, tmp_path):
+    from textclass.doctor import doctor
+
+    checks = {c.name: c for c in doctor(tiny_config("model.architecture=bilstm", "train.lr=1e-2"))}
+    assert checks["can overfit a few batches"].status == "pass"
+    # Random starting features cannot be probed: said, not failed.
+    assert checks["loss responds to the labels"].status == "warn"
+    cfg = load_config(
+        Path(__file__).parents[1] / "configs" / "trec_multilabel.yaml",
+        ["data.max_samples=200", f"model.name={tiny_model_dir}", "train.precision=fp32"],
+    )
+    names = {c.name for c in doctor(cfg, steps=5)}
+    assert "can overfit a few batches" in names and "batches follow the label mix" not in names

@@ -209,7 +209,10 @@ def report(
 def doctor(
     config: Annotated[Path, typer.Argument(help="The YAML config to check.")],
     overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
-    steps: Annotated[int, typer.Option(min=1, help="Steps of the overfit checks.")] = 40,
+    steps: Annotated[
+        int | None,
+        typer.Option(min=1, help="Steps of the overfit check (default 40; multi-label 80)."),
+    ] = None,
 ) -> None:
     """Sanity checks before a long run: trainable head, schedule, batches, overfitting."""
     from rich.console import Console
