@@ -355,3 +355,59 @@ def test_doctor_runs_for_bilstm_and_multi_label(tiny_config, tiny_model_dir, tmp
     )
     names = {c.name for c in doctor(cfg, steps=5)}
     assert "can overfit a few batches" in names and "batches follow the label mix" not in names
+
+
+def test_task_dependent_options_are_checked_once_the_data_is_read(tiny_config, tmp_path):
+    import textclass
+    from textclass.config import check_task_options
+
+    with pytest.raises(ConfigError, match="f1_micro is a multi-label metric"):
+        textclass.train(tiny_config("train.metric=f1_micro"), report=False)
+    cfg = tiny_config("train.siamese.enabled=true")
+    with pytest.raises(ConfigError, match="siamese needs single-label data"):
+        check_task_options(cfg, "multi_label")
+
+
+def test_focal_gradients_stay_finite_for_small_gamma():
+    logits = torch.tensor([[30.0, 0.0]], requires_grad=True)
+    focal_loss(logits, torch.tensor([0]), gamma=0.5).backward()
+    assert torch.isfinite(logits.grad).all()
+    logits = torch.tensor([[30.0, -30.0]], requires_grad=True)
+    sigmoid_focal_loss(logits, torch.tensor([[1.0, 0.0]]), gamma=0.5).backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_overrides_keep_empty_strings_and_block_indicators():
+    from textclass.config import parse_overrides
+
+    nested, problems = parse_overrides(["a.b=''", "a.c=|", "a.d=null", "a.e=,"])
+    assert problems == [] and nested == {"a": {"b": "", "c": "|", "d": None, "e": ","}}
+
+
+def test_glove_matches_word_starts_only():
+    from textclass.bilstm import _word
+
+    assert _word("the", "wordpiece") == "the" and _word("##ing", "wordpiece") is None
+    assert _word("▁The", "bpe") == "the" and _word("the", "bpe") is None
+    assert _word("▁", "bpe") is None
+
+
+def test_unfreezing_leaves_config_frozen_embeddings_frozen():
+    tok = train_tokenizer(["a b c d"] * 3, TokenizerConfig(vocab_size=100, min_frequency=1))
+    cfg = ModelConfig(architecture="bilstm", bilstm={"hidden_size": 8, "freeze_embeddings": True})
+    model = models.build_model(cfg, ["x", "y"], tok)
+    fixed = {id(p) for p in model.parameters() if not p.requires_grad}
+    assert len(fixed) == 1
+    gradual_unfreezing(model, 5, 3, fixed)
+    assert not model.encoder.embeddings.weight.requires_grad
+    assert model.encoder.lstm.weight_ih_l0.requires_grad
+
+
+def test_logged_learning_rate_is_the_heads_with_layer_wise_decay(tiny_config):
+    import textclass
+
+    result = textclass.train(
+        tiny_config("train.max_steps=2", "train.layer_lr_decay=0.5", "train.scheduler=constant"),
+        report=False,
+    )
+    assert result.history[-1]["lr"] == pytest.approx(1e-3)  # tiny_config's lr, not 1e-3 / 8

@@ -238,7 +238,7 @@ class SiameseBatches(Sampler[list[int]]):
         start, count = self._start[y][:, None], self._count[y][:, None]
         same = start + rng.integers(0, count, (len(y), n_same))
         others = len(self.labels) - count  # rows of the other classes, drawn uniformly
-        r = (rng.random((len(y), self.k - n_same)) * np.maximum(others, 1)).astype(np.int64)
+        r = rng.integers(0, np.maximum(others, 1), (len(y), self.k - n_same))
         other = np.where(r < start, r, r + count)
         return self._order[np.concatenate([same, other], axis=1)]
 

@@ -8,6 +8,7 @@ fine-tuned encoder: `forward(input_ids, attention_mask)` returns an output with 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,11 @@ class BiLSTMEncoder(nn.Module):
         # Packing keeps padding out of the recurrence, so a text's vector does not depend on
         # how long the other texts in its batch are.
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
+        # CUDA autocast runs cuDNN RNNs in fp16 whatever its dtype, unscaled under bf16: keep
+        # the LSTM in fp32 there. CPU autocast runs it in bf16 (3.3x faster here, and stable).
+        on_cuda = x.is_cuda and torch.is_autocast_enabled("cuda")
+        with torch.autocast("cuda", enabled=False) if on_cuda else contextlib.nullcontext():
+            out, _ = self.lstm(packed.float() if on_cuda else packed)
         h, _ = pad_packed_sequence(out, batch_first=True, total_length=input_ids.shape[1])
         scores = self.attention(h).squeeze(-1).float()  # (B, T)
         scores = scores.masked_fill(attention_mask == 0, float("-inf"))
@@ -153,10 +158,21 @@ def glove_vectors() -> tuple[dict[str, int], np.ndarray]:
     return {w: i for i, w in enumerate(words)}, vectors
 
 
-def init_from_glove(model: BiLSTMForSequenceClassification, vocab: dict[str, int]) -> int:
-    """Copy GloVe vectors into the embedding rows of whole-word tokens GloVe knows (matched
-    lowercased); subword pieces (`##ing`) and unknown words keep their random start. Returns
-    how many rows were set."""
+def _word(token: str, kind: str) -> str | None:
+    """The word a vocabulary entry stands for, if it starts a word: WordPiece marks the other
+    pieces (`##ing`), Metaspace BPE marks word starts (`▁the`); `the` inside a BPE word is a
+    piece, not the word."""
+    if kind == "bpe":
+        return token[1:].lower() if token.startswith("▁") and len(token) > 1 else None
+    return None if token.startswith("##") else token.lower()
+
+
+def init_from_glove(
+    model: BiLSTMForSequenceClassification, vocab: dict[str, int], kind: str = "wordpiece"
+) -> int:
+    """Copy GloVe vectors into the embedding rows of word-starting tokens GloVe knows (matched
+    lowercased); word pieces and unknown words keep their random start. Returns how many rows
+    were set."""
     index, vectors = glove_vectors()
     weight = model.encoder.embeddings.weight
     if weight.shape[1] != vectors.shape[1]:
@@ -164,7 +180,8 @@ def init_from_glove(model: BiLSTMForSequenceClassification, vocab: dict[str, int
             f"model.bilstm.embedding_dim is {weight.shape[1]}, but GloVe vectors have "
             f"{vectors.shape[1]} dimensions; set model.bilstm.embedding_dim={vectors.shape[1]}."
         )
-    rows = [(i, index[t.lower()]) for t, i in vocab.items() if t.lower() in index]
+    words = {i: _word(t, kind) for t, i in vocab.items()}
+    rows = [(i, index[w]) for i, w in words.items() if w is not None and w in index]
     if rows:
         ours, theirs = map(list, zip(*rows, strict=True))
         with torch.no_grad():

@@ -78,6 +78,7 @@ class Classifier:
         run with ONNX Runtime on the CPU) or `auto` (onnx where there is a model.onnx and no
         PyTorch weights)."""
         path = Path(path)
+        models.register_architectures()
         if not (path / "config.json").is_file():
             hint = " (a run directory? use its model/ folder)" if (path / "model").is_dir() else ""
             raise TextclassError(f"{path} is not a model directory: no config.json{hint}.")

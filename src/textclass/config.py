@@ -265,6 +265,11 @@ class RunConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
+        if self.train.unfreeze_layers_per_epoch and self.model.freeze != "none":
+            raise ValueError(
+                "train.unfreeze_layers_per_epoch needs model.freeze=none "
+                f"(got {self.model.freeze}): unfreezing starts from the head alone anyway"
+            )
         if self.model.window.enabled and self.data.text_pair_column:
             raise ValueError(
                 "model.window works on single texts; with data.text_pair_column set, disable "
@@ -285,6 +290,25 @@ class RunConfig(_Section):
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
+MULTI_LABEL_METRICS = ("f1_micro", "f1_samples", "subset_accuracy")
+
+
+def check_task_options(cfg: RunConfig, task: str) -> None:
+    """Options that depend on the task, known once the data is read: all problems at once."""
+    problems = []
+    if task == "multi_label" and cfg.train.siamese.enabled:
+        problems.append(
+            "train.siamese needs single-label data: same/different class is undefined for sets"
+        )
+    if task != "multi_label" and cfg.train.metric in MULTI_LABEL_METRICS:
+        problems.append(
+            f"train.metric={cfg.train.metric} is a multi-label metric, but the data is "
+            "single-label; use f1_macro, accuracy, f1_weighted or loss"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
 def parse_overrides(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
     """Turn `a.b=1` strings into a nested dict; values are read as YAML scalars."""
     nested: dict[str, Any] = {}
@@ -298,8 +322,8 @@ def parse_overrides(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
-        if value in ("", None) and raw.strip() not in ("", "null", "~", "Null", "NULL"):
-            value = raw  # YAML indicators alone (`|`, `>`) read as an empty string: keep them
+        if value in ("", None) and raw.strip() in ("|", ">", "|-", ">-", "|+", ">+"):
+            value = raw.strip()  # a YAML block indicator alone reads as "": keep the character
         node = nested
         parts = key.strip().split(".")
         for part in parts[:-1]:

@@ -19,10 +19,10 @@ import torch
 from transformers import get_scheduler, set_seed
 
 from textclass import models
-from textclass.config import RunConfig, load_config
+from textclass.config import RunConfig, check_task_options, load_config
 from textclass.data import prepare_data
 from textclass.losses import build_loss
-from textclass.run import encode_split
+from textclass.run import encode_split, training_texts
 from textclass.training import Callback, make_optimizer, train_loader
 
 
@@ -117,22 +117,17 @@ def _fit_few(model, batches: list[dict], cfg: RunConfig, steps: int, loss_fn):
     model = copy.deepcopy(model).train()
     optimizer = make_optimizer(model, cfg.train.lr, 0.0)
     with torch.no_grad():  # the loss before any update: the reference the run must beat
-        start = float(np.mean([_batch_loss(model, b, loss_fn) for b in batches]))
+        start = float(np.mean([loss_fn.batch_loss(model, b) for b in batches]))
     losses = []
     for step in range(steps):
         batch = batches[step % len(batches)]
-        loss = _batch_loss(model, batch, loss_fn)
+        loss = loss_fn.batch_loss(model, batch)
         if loss.requires_grad:
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
         losses.append(float(loss.detach()))
     return start, np.array(losses)
-
-
-def _batch_loss(model, batch: dict, loss) -> torch.Tensor:
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    return loss(model(**inputs).logits, batch["labels"])
 
 
 def _features(model, loader, n_batches: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,7 +202,8 @@ def doctor(
     cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
     set_seed(cfg.seed)
     data = prepare_data(cfg.data, cfg.seed)
-    tokenizer = models.build_tokenizer(cfg.model, data.splits["train"]["text"].tolist())
+    check_task_options(cfg, data.task)
+    tokenizer = models.build_tokenizer(cfg.model, training_texts(data.splits["train"]))
     model = models.build_model(cfg.model, data.labels, tokenizer, data.label_prior())
     train_data = encode_split(
         tokenizer, data.splits["train"], data.labels, cfg.model.max_length, data.task

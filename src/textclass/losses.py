@@ -87,7 +87,8 @@ def focal_loss(
 ) -> torch.Tensor:
     """Softmax focal loss: mean over examples of -alpha_y (1 - p_y)^gamma log p_y."""
     log_p = F.log_softmax(logits, dim=-1).gather(1, targets[:, None]).squeeze(1)
-    loss = -((1 - log_p.exp()) ** gamma) * log_p
+    # clamp: d/dp (1 - p)^gamma is infinite at p = 1 for gamma < 1 (NaN gradients otherwise)
+    loss = -((1 - log_p.exp()).clamp_min(1e-6) ** gamma) * log_p
     if alpha is not None:
         loss = loss * alpha[targets]
     return loss.mean()
@@ -100,7 +101,7 @@ def sigmoid_focal_loss(
     p = torch.sigmoid(logits)
     ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     p_t = p * targets + (1 - p) * (1 - targets)
-    loss = ce * (1 - p_t) ** gamma
+    loss = ce * (1 - p_t).clamp_min(1e-6) ** gamma
     if alpha is not None:
         loss = loss * (alpha * targets + (1 - alpha) * (1 - targets))
     return loss.mean()

@@ -142,7 +142,7 @@ def _bilstm(cfg: ModelConfig, labels: list[str], tokenizer) -> PreTrainedModel:
     )
     model = bilstm.BiLSTMForSequenceClassification(config)
     if b.embeddings == "glove-6b-50d":
-        found = bilstm.init_from_glove(model, tokenizer.get_vocab())
+        found = bilstm.init_from_glove(model, tokenizer.get_vocab(), cfg.tokenizer.kind)
         log.info("GloVe vectors for %d of %d vocabulary entries", found, len(tokenizer))
     if b.freeze_embeddings:
         model.encoder.embeddings.weight.requires_grad_(False)
@@ -223,8 +223,13 @@ def freeze(model: PreTrainedModel, mode: str) -> None:
             param.requires_grad_(False)
 
 
-def load_trained(path: Path) -> PreTrainedModel:
+def register_architectures() -> None:
+    """Make Hugging Face's Auto classes know textclass's own model types (the BiLSTM)."""
     bilstm.register()
+
+
+def load_trained(path: Path) -> PreTrainedModel:
+    register_architectures()
     with quiet_transformers():
         return AutoModelForSequenceClassification.from_pretrained(path)
 

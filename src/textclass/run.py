@@ -27,7 +27,7 @@ from transformers import set_seed
 from textclass import models
 from textclass.batching import EncodedTexts, encode, first_windows
 from textclass.classifier import MODEL_META, Classifier
-from textclass.config import RunConfig, WindowConfig, load_config
+from textclass.config import RunConfig, WindowConfig, check_task_options, load_config
 from textclass.data import (
     MULTI_LABEL,
     Columns,
@@ -41,7 +41,7 @@ from textclass.data import (
 from textclass.diagnosis import Finding, TrainingMonitor, diagnose
 from textclass.environment import choose_device, choose_precision, environment_record
 from textclass.errors import DataError, TextclassError, did_you_mean
-from textclass.evaluation import compute_metrics, join_labels, predictions_frame, summary_line
+from textclass.evaluation import compute_metrics, predictions_frame, summary_line
 from textclass.losses import build_loss
 from textclass.reporting import print_findings, write_report
 from textclass.thresholds import threshold_table, tune_thresholds
@@ -178,6 +178,7 @@ def train(
 
     set_seed(cfg.seed)
     data = prepare_data(cfg.data, cfg.seed, frames)
+    check_task_options(cfg, data.task)
     device = choose_device(cfg.train.device)
     precision = choose_precision(cfg.train.precision, device)
     env = environment_record(device, precision, cfg.seed, data.file_hashes)
@@ -192,7 +193,7 @@ def train(
         (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
         _write_json(run_dir / "environment.json", env)
 
-    tokenizer = models.build_tokenizer(cfg.model, _training_texts(data.splits["train"]))
+    tokenizer = models.build_tokenizer(cfg.model, training_texts(data.splits["train"]))
     model = models.build_model(cfg.model, data.labels, tokenizer, data.label_prior())
     if data.task == MULTI_LABEL:  # saved in config.json: Hugging Face tools then use sigmoid
         model.config.problem_type = "multi_label_classification"
@@ -339,7 +340,8 @@ def _tune_thresholds(cfg: RunConfig, data: PreparedData, evaluate_split) -> tupl
     return thresholds, summary
 
 
-def _training_texts(frame: pd.DataFrame) -> list[str]:
+def training_texts(frame: pd.DataFrame) -> list[str]:
+    """What a from-scratch tokenizer learns from: the texts and, for pairs, the second texts."""
     texts = frame["text"].tolist()
     return texts + frame["text_pair"].tolist() if "text_pair" in frame.columns else texts
 
@@ -518,11 +520,8 @@ def predict_file(
                 pairs = chunk[pair_col].fillna("").astype(str).tolist() if pair_col else None
                 probs = clf.predict_proba(texts, pairs, batch_size=batch_size)
                 out = chunk.copy()
-                out["predicted"] = (
-                    join_labels(probs >= clf.thresholds, clf.labels)
-                    if clf.multi_label
-                    else [clf.labels[i] for i in probs.argmax(axis=1)]
-                )
+                decided = clf.decide(probs)
+                out["predicted"] = ["|".join(d) for d in decided] if clf.multi_label else decided
                 for i, label in enumerate(clf.labels):
                     out[f"prob_{label}"] = probs[:, i].round(6)
                 if jsonl:

@@ -35,7 +35,7 @@ from textclass import models
 from textclass.batching import Collator, EncodedTexts, LengthGroupedBatches, SiameseBatches
 from textclass.config import LOWER_IS_BETTER, RunConfig
 from textclass.environment import autocast_dtype
-from textclass.errors import ConfigError, TrainingInterrupted
+from textclass.errors import TrainingInterrupted
 from textclass.evaluation import MULTI_LABEL, compute_metrics
 from textclass.inference import predict_logits, probabilities
 from textclass.losses import Loss, SiameseLoss, build_loss
@@ -169,20 +169,23 @@ def train_loader(
 # ---------------------------------------------------------------- layers
 
 
-def gradual_unfreezing(model: torch.nn.Module, per_epoch: int, epoch: int) -> int:
+def gradual_unfreezing(
+    model: torch.nn.Module, per_epoch: int, epoch: int, fixed: set[int] | frozenset = frozenset()
+) -> int:
     """ULMFiT-style: in epoch e (from 0) the head and the top `per_epoch * e` encoder layer
     groups train, the rest are frozen (embeddings are the lowest group, unfrozen last).
-    Returns how many encoder groups are trainable. Every parameter stays in the optimizer;
-    AdamW skips those without gradients."""
+    Returns how many encoder groups are trainable. Parameters whose id is in `fixed` (frozen by
+    the config, e.g. `bilstm.freeze_embeddings`, so not in the optimizer) stay frozen. Every
+    other parameter stays in the optimizer; AdamW skips those without gradients."""
     groups = models.layer_groups(model)
     encoder, head = groups[:-1], groups[-1]
     open_count = min(len(encoder), per_epoch * epoch)
     for i, group in enumerate(encoder):
         trainable = i >= len(encoder) - open_count
         for _, param in group:
-            param.requires_grad_(trainable)
+            param.requires_grad_(trainable and id(param) not in fixed)
     for _, param in head:
-        param.requires_grad_(True)
+        param.requires_grad_(id(param) not in fixed)
     return open_count
 
 
@@ -331,10 +334,7 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
     accelerator = make_accelerator(ctx.device, ctx.precision)
     loader, batches = train_loader(ctx.train_data, cfg, ctx.pad_id)
     unfreeze = tcfg.unfreeze_layers_per_epoch
-    if unfreeze and cfg.model.freeze != "none":
-        raise ConfigError(
-            [f"train.unfreeze_layers_per_epoch needs model.freeze=none (got {cfg.model.freeze})"]
-        )
+    fixed = {id(p) for p in ctx.model.parameters() if not p.requires_grad}  # frozen by config
     optimizer = make_optimizer(ctx.model, tcfg.lr, tcfg.weight_decay, tcfg.layer_lr_decay)
     model, optimizer, loader = accelerator.prepare(ctx.model, optimizer, loader)
 
@@ -382,6 +382,10 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
             accelerator.device,
             ctx.precision,
             ctx.task,
+            # Multi-label checkpoints are chosen at the default cut; thresholds are tuned after.
+            np.full(len(ctx.labels), cfg.eval.thresholds.default)
+            if ctx.task == MULTI_LABEL
+            else None,
         )
         record = {
             "epoch": round(state.global_step / steps_per_epoch, 3),
@@ -401,7 +405,7 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
                 )
                 if k in metrics
             },
-            "lr": scheduler.get_last_lr()[0],
+            "lr": max(scheduler.get_last_lr()),  # the head's, with layer-wise rates
             "train_seconds": round(state.train_seconds, 2),
             "samples_per_second": round(state.samples_seen / max(state.train_seconds, 1e-9), 2),
         }
@@ -443,7 +447,9 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
         while state.global_step < total_steps and not state.stopped_early:
             batches.epoch = state.epoch
             if unfreeze:
-                opened = gradual_unfreezing(accelerator.unwrap_model(model), unfreeze, state.epoch)
+                opened = gradual_unfreezing(
+                    accelerator.unwrap_model(model), unfreeze, state.epoch, fixed
+                )
                 log.info("epoch %d: head and top %d layer group(s) train", state.epoch + 1, opened)
             skip = state.step_in_epoch * accum
             epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
@@ -464,7 +470,7 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
                 grad_norm = accelerator.clip_grad_norm_(
                     model.parameters(), tcfg.max_grad_norm or float("inf")
                 )
-                lr = scheduler.get_last_lr()[0]
+                lr = max(scheduler.get_last_lr())
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
