@@ -31,6 +31,8 @@ OVERFIT = [
 ]
 BILSTM = [
     "model.architecture=bilstm",
+    "model.dropout=null",  # the encoder's settings; the BiLSTM has its own below
+    "model.attention_dropout=null",
     "model.tokenizer.vocab_size=300",
     "model.tokenizer.min_frequency=1",
     "model.bilstm.embedding_dim=32",

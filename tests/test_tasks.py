@@ -411,3 +411,19 @@ def test_logged_learning_rate_is_the_heads_with_layer_wise_decay(tiny_config):
         report=False,
     )
     assert result.history[-1]["lr"] == pytest.approx(1e-3)  # tiny_config's lr, not 1e-3 / 8
+
+
+def test_options_that_do_not_apply_are_errors_not_silence():
+    with pytest.raises(ConfigError, match=r"model.num_layers does not apply \(use model.bilstm"):
+        load_config(
+            base={"data": {"train": "x.csv"}},
+            overrides=["model.architecture=bilstm", "model.num_layers=2"],
+        )
+    y = np.zeros((4, 2), dtype=np.float32)
+    with pytest.raises(ConfigError, match="pos_weight applies to bce"):
+        build_loss(
+            TrainConfig(loss={"name": "focal", "pos_weight": "balanced"}),
+            "multi_label",
+            ["a", "b"],
+            y,
+        )

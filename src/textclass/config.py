@@ -152,6 +152,18 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _window_fits(self) -> ModelConfig:
+        if self.architecture == "bilstm":
+            meant = {
+                "num_layers": "use model.bilstm.num_layers",
+                "dropout": "use model.bilstm.dropout",
+                "attention_dropout": "the BiLSTM has none",
+            }
+            wrong = [k for k in meant if getattr(self, k) is not None]
+            if wrong:
+                raise ValueError(
+                    "with model.architecture=bilstm, "
+                    + "; ".join(f"model.{k} does not apply ({meant[k]})" for k in wrong)
+                )
         if self.window.enabled and self.window.stride > self.max_length // 2:
             raise ValueError(
                 f"model.window.stride={self.window.stride} must be at most half of "

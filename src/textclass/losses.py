@@ -207,6 +207,14 @@ def _build_base_loss(
             weights = None if pw is None else dict(zip(labels, pw.tolist(), strict=True))
             return Loss(name, task, bce, weights)
 
+        if lc.pos_weight != "none":
+            raise ConfigError(
+                [
+                    "train.loss.pos_weight applies to bce; focal loss weighs positives with "
+                    "train.loss.alpha"
+                ]
+            )
+
         def focal_ml(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             return sigmoid_focal_loss(logits, targets.float(), lc.gamma, lc.alpha)
 

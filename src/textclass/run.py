@@ -244,8 +244,9 @@ def train(
     # Evaluate exactly the selected weights, as saved.
     clf = Classifier.load(model_dir, precision=precision)
 
-    def evaluate_split(name: str, thresholds: np.ndarray | None = None):
-        return evaluate(
+    # One forward pass per split; multi-label metrics are then recomputed at tuned thresholds.
+    passes = {
+        name: evaluate(
             clf.model,
             encoded[name],
             data.labels,
@@ -254,16 +255,22 @@ def train(
             clf.device,
             precision,
             data.task,
-            thresholds,
         )
-
+        for name in ("validation", "test")
+    }
     metrics: dict[str, dict[str, Any]] = {}
     thresholds, threshold_summary = None, None
     if data.task == MULTI_LABEL:
-        thresholds, threshold_summary = _tune_thresholds(cfg, data, evaluate_split)
+        probs_by_split = {name: probs for name, (_, probs) in passes.items()}
+        thresholds, threshold_summary = _tune_thresholds(cfg, data, probs_by_split)
         meta["thresholds"] = dict(zip(data.labels, thresholds.tolist(), strict=True))
-    for name in ("validation", "test"):
-        split_metrics, probs = evaluate_split(name, thresholds)
+    for name, (split_metrics, probs) in passes.items():
+        if thresholds is not None:
+            loss = split_metrics["loss"]
+            split_metrics = compute_metrics(
+                data.targets(name), probs, data.labels, MULTI_LABEL, thresholds
+            )
+            split_metrics["loss"] = loss
         metrics[name] = split_metrics
         log.info("%s: %s", name, summary_line(split_metrics))
         if procs.is_main_process:
@@ -312,17 +319,17 @@ def train(
     )
 
 
-def _tune_thresholds(cfg: RunConfig, data: PreparedData, evaluate_split) -> tuple[np.ndarray, dict]:
+def _tune_thresholds(
+    cfg: RunConfig, data: PreparedData, probs_by_split: dict[str, np.ndarray]
+) -> tuple[np.ndarray, dict]:
     """Per-label thresholds tuned on validation, and their effect against the default cut on
     validation and on test (reported, never used to choose anything)."""
     tcfg = cfg.eval.thresholds
-    _, val_probs = evaluate_split("validation")
-    thresholds = tune_thresholds(data.targets("validation"), val_probs, tcfg)
+    thresholds = tune_thresholds(data.targets("validation"), probs_by_split["validation"], tcfg)
     default = np.full(len(data.labels), tcfg.default)
     summary: dict[str, Any] = {"config": tcfg.model_dump(), "default": tcfg.default}
     keys = ("f1_micro", "f1_macro", "f1_samples", "subset_accuracy", "hamming_loss")
-    for name in ("validation", "test"):
-        _, probs = (name, val_probs) if name == "validation" else evaluate_split(name)
+    for name, probs in probs_by_split.items():
         y = data.targets(name)
         at_default = compute_metrics(y, probs, data.labels, MULTI_LABEL, default)
         tuned = compute_metrics(y, probs, data.labels, MULTI_LABEL, thresholds)
