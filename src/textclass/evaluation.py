@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -212,6 +213,21 @@ def _scores_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def resample_counts(n: int, resamples: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of n rows as row multiplicities, (≤100, n) float matrices at a
+    time: a resample's sum of any per-row statistic is then one matrix product."""
+    for start in range(0, resamples, 100):
+        b = min(100, resamples - start)
+        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(b)])
+        yield counts.astype(np.float64)
+
+
+def percentile_interval(values: np.ndarray, confidence: float) -> list[float]:
+    """The central `confidence` interval of bootstrap values, [low, high]."""
+    tail = (1 - confidence) / 2 * 100
+    return [float(v) for v in np.percentile(values, [tail, 100 - tail])]
+
+
 def bootstrap_intervals(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -230,7 +246,6 @@ def bootstrap_intervals(
     rng = np.random.default_rng(seed)
     codes = (y_true * k + y_pred).astype(np.int64)
     out: dict[str, Any] = {"resamples": resamples, "confidence": confidence}
-    lo_q, hi_q = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
     chunks = []
     for start in range(0, resamples, 100):  # bounded memory: 100 resamples at a time
         b = min(100, resamples - start)
@@ -239,12 +254,11 @@ def bootstrap_intervals(
         chunks.append(np.bincount(flat.ravel(), minlength=b * k * k).reshape(b, k, k))
     scores = _scores_from_confusion(np.concatenate(chunks))
     for name in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted"):
-        lo, hi = np.percentile(scores[name], [lo_q, hi_q])
-        out[name] = [float(lo), float(hi)]
+        out[name] = percentile_interval(scores[name], confidence)
     out["per_class"] = {}
     for i, label in enumerate(labels):
         out["per_class"][label] = {
-            m: [float(v) for v in np.percentile(scores[m][:, i], [lo_q, hi_q])]
+            m: percentile_interval(scores[m][:, i], confidence)
             for m in ("precision", "recall", "f1")
         }
     return out
@@ -292,10 +306,7 @@ def multilabel_bootstrap_intervals(
     tp_rows, fp_rows, fn_rows = y_true * y_pred, (1 - y_true) * y_pred, y_true * (1 - y_pred)
     exact = (y_true == y_pred).all(axis=1).astype(np.float64)
     tp, fp, fn, subset = [], [], [], []
-    for start in range(0, resamples, 100):
-        b = min(100, resamples - start)
-        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(b)])
-        counts = counts.astype(np.float64)
+    for counts in resample_counts(n, resamples, rng):
         tp.append(counts @ tp_rows)
         fp.append(counts @ fp_rows)
         fn.append(counts @ fn_rows)
@@ -307,10 +318,9 @@ def multilabel_bootstrap_intervals(
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
         t, p_, n_ = tp.sum(1), fp.sum(1), fn.sum(1)
         micro = np.where(2 * t + p_ + n_ > 0, 2 * t / (2 * t + p_ + n_), 0.0)
-    lo_q, hi_q = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
 
     def interval(values: np.ndarray) -> list[float]:
-        return [float(v) for v in np.percentile(values, [lo_q, hi_q])]
+        return percentile_interval(values, confidence)
 
     out: dict[str, Any] = {
         "resamples": resamples,

@@ -28,6 +28,8 @@ from textclass.evaluation import (
     bootstrap_intervals,
     calibration,
     multilabel_bootstrap_intervals,
+    percentile_interval,
+    resample_counts,
 )
 
 FIGURES_DIR = "report_files"
@@ -215,16 +217,8 @@ def _mean_intervals(
     n = len(next(iter(per_row.values())))
     rng = np.random.default_rng(seed)
     matrix = np.stack(list(per_row.values()), axis=1).astype(np.float64)  # (n, metrics)
-    means = []
-    for start in range(0, resamples, 100):
-        b = min(100, resamples - start)
-        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(b)])
-        means.append(counts @ matrix / n)
-    means = np.concatenate(means)
-    q = [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100]
-    return {
-        name: [float(v) for v in np.percentile(means[:, j], q)] for j, name in enumerate(per_row)
-    }
+    means = np.concatenate([c @ matrix / n for c in resample_counts(n, resamples, rng)])
+    return {name: percentile_interval(means[:, j], confidence) for j, name in enumerate(per_row)}
 
 
 def _pooled_calibration(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> dict[str, Any]:
