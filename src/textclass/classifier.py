@@ -22,7 +22,7 @@ from transformers import AutoTokenizer
 from textclass import models
 from textclass.batching import encode
 from textclass.cleaning import clean_texts
-from textclass.config import CleaningConfig, WindowConfig
+from textclass.config import MULTI_LABEL, SINGLE_LABEL, CleaningConfig, WindowConfig
 from textclass.environment import autocast_dtype, choose_device, choose_precision
 from textclass.errors import TextclassError
 from textclass.inference import predict_logits, probabilities
@@ -55,7 +55,7 @@ class Classifier:
         self.max_length = max_length
         self.columns = columns or {"text": "text", "text_pair": None, "label": "label"}
         self.meta = meta or {}
-        self.task = self.meta.get("task", "single_label")
+        self.task = self.meta.get("task", SINGLE_LABEL)
         window = self.meta.get("window")
         self.window = WindowConfig(**window) if window else None  # sliding windows, long texts
         # Multi-label decision thresholds, saved as {label: threshold}; 0.5 where absent.
@@ -64,7 +64,7 @@ class Classifier:
 
     @property
     def multi_label(self) -> bool:
-        return self.task == "multi_label"
+        return self.task == MULTI_LABEL
 
     @classmethod
     def load(
@@ -107,7 +107,7 @@ class Classifier:
         if not meta.get("task") and getattr(model.config, "problem_type", None) == (
             "multi_label_classification"
         ):
-            meta = {**meta, "task": "multi_label"}
+            meta = {**meta, "task": MULTI_LABEL}
         cleaning = CleaningConfig(**meta["cleaning"]) if "cleaning" in meta else None
         return cls(
             model,

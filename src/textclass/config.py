@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from textclass.errors import ConfigError, did_you_mean
 
+SINGLE_LABEL, MULTI_LABEL = "single_label", "multi_label"  # the values of `data.task`
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -308,11 +310,11 @@ MULTI_LABEL_METRICS = ("f1_micro", "f1_samples", "subset_accuracy")
 def check_task_options(cfg: RunConfig, task: str) -> None:
     """Options that depend on the task, known once the data is read: all problems at once."""
     problems = []
-    if task == "multi_label" and cfg.train.siamese.enabled:
+    if task == MULTI_LABEL and cfg.train.siamese.enabled:
         problems.append(
             "train.siamese needs single-label data: same/different class is undefined for sets"
         )
-    if task != "multi_label" and cfg.train.metric in MULTI_LABEL_METRICS:
+    if task != MULTI_LABEL and cfg.train.metric in MULTI_LABEL_METRICS:
         problems.append(
             f"train.metric={cfg.train.metric} is a multi-label metric, but the data is "
             "single-label; use f1_macro, accuracy, f1_weighted or loss"

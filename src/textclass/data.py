@@ -21,13 +21,12 @@ from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, tra
 
 from textclass import datasets
 from textclass.cleaning import clean_texts
-from textclass.config import DataConfig
+from textclass.config import MULTI_LABEL, SINGLE_LABEL, DataConfig
 from textclass.errors import DataError, did_you_mean
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-SINGLE_LABEL, MULTI_LABEL = "single_label", "multi_label"
 _SUFFIXES = {
     ".csv": "csv",
     ".tsv": "tsv",

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from textclass.config import MULTI_LABEL  # metrics["task"] of a multi-label run
 from textclass.training import Callback
 
 log = logging.getLogger(__name__)
 
-MULTI_LABEL = "multi_label"  # metrics["task"] of a multi-label run; absent for single-label
 MAX_STEPS_KEPT = 5000  # per-step series are thinned beyond this, to keep the file small
 EARLY_CHECK_STEP = 20  # when the batch label stream is first checked during training
 

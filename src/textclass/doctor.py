@@ -19,7 +19,7 @@ import torch
 from transformers import get_scheduler, set_seed
 
 from textclass import models
-from textclass.config import RunConfig, check_task_options, load_config
+from textclass.config import MULTI_LABEL, RunConfig, check_task_options, load_config
 from textclass.data import prepare_data
 from textclass.losses import build_loss
 from textclass.run import encode_split, training_texts
@@ -209,7 +209,7 @@ def doctor(
         tokenizer, data.splits["train"], data.labels, cfg.model.max_length, data.task
     )
     loss_fn = build_loss(cfg.train, data.task, data.labels, train_data.labels)
-    multi = data.task == "multi_label"
+    multi = data.task == MULTI_LABEL
     optimizer = make_optimizer(model, cfg.train.lr, cfg.train.weight_decay)
     loader, _ = train_loader(train_data, cfg, tokenizer.pad_token_id or 0)
     for cb in callbacks or []:

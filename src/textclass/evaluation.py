@@ -17,7 +17,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-MULTI_LABEL = "multi_label"
+from textclass.config import MULTI_LABEL, SINGLE_LABEL
+
+LABEL_SEPARATOR = "|"  # a label set in predictions files and tables: `a|b`, empty for none
 
 
 def _finite(value: float) -> float | None:
@@ -39,7 +41,7 @@ def compute_metrics(
     y_true: np.ndarray,
     probs: np.ndarray,
     labels: list[str],
-    task: str = "single_label",
+    task: str = SINGLE_LABEL,
     thresholds: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Accuracy, P/R/F1 (macro, weighted, per class), confusion matrix, ROC-AUC, log loss.
@@ -137,9 +139,9 @@ def multilabel_metrics(
     return out
 
 
-def join_labels(matrix: np.ndarray, labels: list[str], sep: str = "|") -> list[str]:
+def join_labels(matrix: np.ndarray, labels: list[str]) -> list[str]:
     """Rows of a 0/1 matrix as `a|b` strings (empty when no label)."""
-    return [sep.join(labels[k] for k in np.flatnonzero(row)) for row in matrix]
+    return [LABEL_SEPARATOR.join(labels[k] for k in np.flatnonzero(row)) for row in matrix]
 
 
 def predictions_frame(
@@ -156,7 +158,7 @@ def predictions_frame(
         out["text_pair"] = frame["text_pair"].to_numpy()
     if thresholds is not None:
         if "label" in frame.columns:
-            out["gold"] = ["|".join(v) for v in frame["label"]]
+            out["gold"] = [LABEL_SEPARATOR.join(v) for v in frame["label"]]
         out["predicted"] = join_labels(probs >= thresholds, labels)
         for i, label in enumerate(labels):
             out[f"prob_{label}"] = probs[:, i].round(6)

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from textclass.batching import Collator, EncodedTexts, LengthGroupedBatches
+from textclass.config import MULTI_LABEL, SINGLE_LABEL
 
 
 def predict_logits(
@@ -51,9 +52,9 @@ def predict_logits(
     return dataset.aggregate_rows(out)
 
 
-def probabilities(logits: np.ndarray, task: str = "single_label") -> np.ndarray:
+def probabilities(logits: np.ndarray, task: str = SINGLE_LABEL) -> np.ndarray:
     """Softmax over classes, or (multi-label) an independent sigmoid per label."""
-    return sigmoid(logits) if task == "multi_label" else softmax(logits)
+    return sigmoid(logits) if task == MULTI_LABEL else softmax(logits)
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

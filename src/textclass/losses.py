@@ -23,13 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from textclass.config import SiameseConfig, TrainConfig
+from textclass.config import MULTI_LABEL, SINGLE_LABEL, SiameseConfig, TrainConfig
 from textclass.errors import ConfigError
 from textclass.models import text_embedding
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-SINGLE_LABEL, MULTI_LABEL = "single_label", "multi_label"
 
 
 def resolve_name(name: str, task: str) -> str:

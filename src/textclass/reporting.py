@@ -24,16 +24,17 @@ import yaml
 from textclass.diagnosis import Finding, diagnose
 from textclass.errors import TextclassError
 from textclass.evaluation import (
+    LABEL_SEPARATOR,
     MULTI_LABEL,
     bootstrap_intervals,
     calibration,
+    join_labels,
     multilabel_bootstrap_intervals,
     percentile_interval,
     resample_counts,
 )
 
 FIGURES_DIR = "report_files"
-LABEL_SEPARATOR = "|"  # label sets in multi-label predictions files: `a|b`, empty for none
 MULTILABEL_KEYS = (
     "n",
     "accuracy",
@@ -257,7 +258,7 @@ def _multilabel_errors(
     texts = frame["text"].astype(str).to_numpy()
 
     def names(row: np.ndarray) -> str:
-        return LABEL_SEPARATOR.join(labels[k] for k in np.flatnonzero(row))
+        return join_labels(row[None, :], labels)[0]
 
     def text_row(i: int) -> dict[str, Any]:
         return {
@@ -1492,34 +1493,20 @@ def _multilabel_error_blocks(e: dict[str, Any]) -> list[tuple]:
             f"{s['with_missed']:,} miss at least one gold label, {s['with_extra']:,} got at "
             f"least one extra label, and {s['no_label_predicted']:,} got no label at all.",
         ),
-        ("h3", "Texts with the most missed labels"),
-        (
-            "table",
-            ["text", "gold", "predicted", "missed"],
-            [
+    ]
+    for kind in ("missed", "extra"):
+        b += [
+            ("h3", f"Texts with the most {kind} labels"),
+            (
+                "table",
+                ["text", "gold", "predicted", kind],
                 [
-                    _short(x["text"]),
-                    _short(x["gold"], 100),
-                    _short(x["predicted"], 100),
-                    _short(x["missed"], 100),
-                ]
-                for x in e["most_missed"]
-            ],
-        ),
-        ("h3", "Texts with the most extra labels"),
-        (
-            "table",
-            ["text", "gold", "predicted", "extra"],
-            [
-                [
-                    _short(x["text"]),
-                    _short(x["gold"], 100),
-                    _short(x["predicted"], 100),
-                    _short(x["extra"], 100),
-                ]
-                for x in e["most_extra"]
-            ],
-        ),
+                    [_short(x["text"])] + [_short(x[k], 100) for k in ("gold", "predicted", kind)]
+                    for x in e[f"most_{kind}"]
+                ],
+            ),
+        ]
+    b += [
         ("h3", "Most confident wrong label decisions"),
         (
             "table",

@@ -30,6 +30,7 @@ from textclass.classifier import MODEL_META, Classifier
 from textclass.config import RunConfig, WindowConfig, check_task_options, load_config
 from textclass.data import (
     MULTI_LABEL,
+    SINGLE_LABEL,
     Columns,
     PreparedData,
     detect_format,
@@ -41,8 +42,12 @@ from textclass.data import (
 from textclass.diagnosis import Finding, TrainingMonitor, diagnose
 from textclass.environment import choose_device, choose_precision, environment_record
 from textclass.errors import DataError, TextclassError, did_you_mean
-from textclass.evaluation import compute_metrics, predictions_frame, summary_line
-from textclass.losses import build_loss
+from textclass.evaluation import (
+    LABEL_SEPARATOR,
+    compute_metrics,
+    predictions_frame,
+    summary_line,
+)
 from textclass.reporting import print_findings, write_report
 from textclass.thresholds import threshold_table, tune_thresholds
 from textclass.training import Callback, FitContext, evaluate, fit
@@ -110,7 +115,7 @@ def encode_split(
     frame: pd.DataFrame,
     labels: list[str],
     max_length: int,
-    task: str = "single_label",
+    task: str = SINGLE_LABEL,
     window: WindowConfig | None = None,
 ) -> EncodedTexts:
     y = label_targets(frame, labels, task)
@@ -262,15 +267,11 @@ def train(
     thresholds, threshold_summary = None, None
     if data.task == MULTI_LABEL:
         probs_by_split = {name: probs for name, (_, probs) in passes.items()}
-        thresholds, threshold_summary = _tune_thresholds(cfg, data, probs_by_split)
+        thresholds, threshold_summary, tuned = _tune_thresholds(cfg, data, probs_by_split)
         meta["thresholds"] = dict(zip(data.labels, thresholds.tolist(), strict=True))
+        # The loss does not depend on the cut; every other metric is taken at the tuned ones.
+        passes = {n: ({**tuned[n], "loss": m["loss"]}, p) for n, (m, p) in passes.items()}
     for name, (split_metrics, probs) in passes.items():
-        if thresholds is not None:
-            loss = split_metrics["loss"]
-            split_metrics = compute_metrics(
-                data.targets(name), probs, data.labels, MULTI_LABEL, thresholds
-            )
-            split_metrics["loss"] = loss
         metrics[name] = split_metrics
         log.info("%s: %s", name, summary_line(split_metrics))
         if procs.is_main_process:
@@ -284,7 +285,7 @@ def train(
         ),
         "evaluated_sha256": weights_digest(clf.model.state_dict()),
     }
-    loss = build_loss(cfg.train, data.task, data.labels, encoded["train"].labels).describe()
+    loss = state.extras["loss"]  # as `fit` built it
     findings = diagnose(
         monitor, state.history, metrics, integrity, data.stats, cfg.train.class_weights, loss
     )
@@ -321,18 +322,22 @@ def train(
 
 def _tune_thresholds(
     cfg: RunConfig, data: PreparedData, probs_by_split: dict[str, np.ndarray]
-) -> tuple[np.ndarray, dict]:
-    """Per-label thresholds tuned on validation, and their effect against the default cut on
-    validation and on test (reported, never used to choose anything)."""
+) -> tuple[np.ndarray, dict, dict[str, dict[str, Any]]]:
+    """Per-label thresholds tuned on validation; their effect against the default cut on
+    validation and on test (reported, never used to choose anything); and each split's full
+    metrics at the tuned thresholds."""
     tcfg = cfg.eval.thresholds
     thresholds = tune_thresholds(data.targets("validation"), probs_by_split["validation"], tcfg)
     default = np.full(len(data.labels), tcfg.default)
     summary: dict[str, Any] = {"config": tcfg.model_dump(), "default": tcfg.default}
     keys = ("f1_micro", "f1_macro", "f1_samples", "subset_accuracy", "hamming_loss")
+    tuned_metrics = {}
     for name, probs in probs_by_split.items():
         y = data.targets(name)
         at_default = compute_metrics(y, probs, data.labels, MULTI_LABEL, default)
-        tuned = compute_metrics(y, probs, data.labels, MULTI_LABEL, thresholds)
+        tuned = tuned_metrics[name] = compute_metrics(
+            y, probs, data.labels, MULTI_LABEL, thresholds
+        )
         summary[name] = {
             "default": {k: at_default[k] for k in keys},
             "tuned": {k: tuned[k] for k in keys},
@@ -344,7 +349,7 @@ def _tune_thresholds(
         tcfg.default,
         summary["test"]["tuned"]["f1_macro"],
     )
-    return thresholds, summary
+    return thresholds, summary, tuned_metrics
 
 
 def training_texts(frame: pd.DataFrame) -> list[str]:
@@ -528,7 +533,9 @@ def predict_file(
                 probs = clf.predict_proba(texts, pairs, batch_size=batch_size)
                 out = chunk.copy()
                 decided = clf.decide(probs)
-                out["predicted"] = ["|".join(d) for d in decided] if clf.multi_label else decided
+                out["predicted"] = (
+                    [LABEL_SEPARATOR.join(d) for d in decided] if clf.multi_label else decided
+                )
                 for i, label in enumerate(clf.labels):
                     out[f"prob_{label}"] = probs[:, i].round(6)
                 if jsonl:

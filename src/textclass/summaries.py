@@ -18,9 +18,9 @@ import pandas as pd
 
 from textclass.data import detect_format
 from textclass.errors import DataError, TextclassError, did_you_mean
+from textclass.evaluation import LABEL_SEPARATOR  # a multi-label prediction: `a|b`
 
 PREDICTED = "predicted"
-LABEL_SEPARATOR = "|"  # multi-label predictions: the label set as `a|b`
 
 
 def groups_path(output: str | Path) -> Path:

@@ -33,7 +33,7 @@ from transformers import get_scheduler
 
 from textclass import models
 from textclass.batching import Collator, EncodedTexts, LengthGroupedBatches, SiameseBatches
-from textclass.config import LOWER_IS_BETTER, RunConfig
+from textclass.config import LOWER_IS_BETTER, SINGLE_LABEL, RunConfig
 from textclass.environment import autocast_dtype
 from textclass.errors import TrainingInterrupted
 from textclass.evaluation import MULTI_LABEL, compute_metrics
@@ -214,7 +214,7 @@ def evaluate(
     pad_id: int,
     device: torch.device,
     precision: str,
-    task: str = "single_label",
+    task: str = SINGLE_LABEL,
     thresholds: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Metrics and probabilities on a labelled dataset. `loss` is the model's own likelihood:
@@ -325,7 +325,7 @@ class FitContext:
     precision: str
     checkpoint_dir: Path
     callbacks: list[Callback] = field(default_factory=list)
-    task: str = "single_label"
+    task: str = SINGLE_LABEL
 
 
 def fit(ctx: FitContext, resume: bool = False) -> TrainState:
@@ -360,6 +360,7 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
         )
     else:
         state = TrainState(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+    state.extras["loss"] = loss_fn.describe()  # for diagnostics.json and the diagnosis
     for cb in ctx.callbacks:
         cb.on_train_begin(
             state,
