@@ -7,7 +7,9 @@ Measured in separate fresh processes (clean peak RSS), one per side:
 - pipeline: `pipeline("text-classification", model=MODEL_DIR)` (CPU, fp32, its defaults) called on
   the whole list with its default batch size (1) and with batch_size=64 (truncation=True both);
 - textclass: `Classifier.load(MODEL_DIR).predict(texts)` (batch_size 64 by default, length-sorted
-  batches, precision auto: bf16 autocast on CPUs with AVX512-BF16);
+  batches, precision auto: on CPUs with AVX512-BF16 the weights are cast to bf16 once);
+- textclass_fp32: the same with precision="fp32" (what bf16 adds);
+- textclass_onnx_int8 (with --onnx): `textclass export --quantize int8`, run by ONNX Runtime;
 - batch: texts/s over `--texts` Rotten Tomatoes snippets, best of `--repeats` passes after a
   warm-up call; single-text latency: `--calls` calls with one text each (after 10 warm-up calls),
   p50 / p99 in ms. Loading time is reported apart.
@@ -81,9 +83,12 @@ def worker(spec: dict) -> dict:
     else:
         import textclass
 
-        clf = textclass.Classifier.load(spec["model"])
+        clf = textclass.Classifier.load(
+            spec.get("model_dir") or spec["model"], precision=spec.get("precision", "auto")
+        )
         result["load_s"] = time.perf_counter() - started
         result["precision"] = clf.precision
+        result["runs_as"] = getattr(clf, "runs_as", clf.precision)
         runs = {"batch_64": lambda xs: clf.predict(xs, batch_size=64)}
         single = lambda text: clf.predict([text])  # noqa: E731
     for name, fn in runs.items():
@@ -102,7 +107,7 @@ def worker(spec: dict) -> dict:
     return result
 
 
-def ensure_model(cache: Path) -> Path:
+def ensure_model(cache: Path, layers: int | None = None) -> Path:
     model_dir = cache / "run" / "model"
     if (model_dir / "config.json").is_file():
         return model_dir
@@ -111,7 +116,8 @@ def ensure_model(cache: Path) -> Path:
     print(f"creating a model directory in {cache} (textclass.train, max_steps=1) ...", flush=True)
     result = textclass.train(
         ROOT / "configs" / "rotten_tomatoes.yaml",
-        ["train.max_steps=1", "model.max_length=128", f"output.dir={cache}"],
+        ["train.max_steps=1", "model.max_length=128", f"output.dir={cache}"]
+        + ([f"model.num_layers={layers}"] if layers else []),
         output=cache / "run",
         overwrite=True,
         report=False,
@@ -130,6 +136,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2, help="batch passes; the best is kept")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--timeout", type=float, default=None, help="seconds per side")
+    p.add_argument("--onnx", action="store_true", help="also an ONNX Runtime int8 export")
     p.add_argument("--output", help="JSON path (default benchmarks/results/predict_speed.json)")
     args = p.parse_args()
 
@@ -138,14 +145,31 @@ def main() -> None:
     texts, _ = _common.short_texts(args.texts, args.seed)
     singles, _ = _common.short_texts(args.calls + WARMUP_CALLS, args.seed + 1)
     spec = {"model": str(model), "texts": texts, "singles": singles, "repeats": args.repeats}
+    variants = {"pipeline": {}, "textclass": {}, "textclass_fp32": {"precision": "fp32"}}
+    if args.onnx:
+        from textclass.export import export_onnx
+
+        onnx_dir = export_onnx(
+            model, Path(args.model_cache) / "onnx-int8", quantize="int8", overwrite=True
+        )
+        variants["textclass_onnx_int8"] = {"model_dir": str(onnx_dir)}
     sides = {}
-    for side in ("pipeline", "textclass"):
+    for side, extra in variants.items():
         print(f"running {side} ...", flush=True)
-        sides[side] = _common.run_worker(__file__, {**spec, "side": side}, args.timeout)
+        worker_side = "pipeline" if side == "pipeline" else "textclass"
+        sides[side] = _common.run_worker(
+            __file__, {**spec, **extra, "side": worker_side}, args.timeout
+        )
+        sides[side]["side"] = side
     pipe, tc = sides["pipeline"], sides["textclass"]
-    agreement = sum(
-        a == b for a, b in zip(pipe["batch_64_labels"], tc["batch_64_labels"], strict=True)
-    ) / len(texts)
+    agreement = {
+        name: sum(
+            a == b for a, b in zip(pipe["batch_64_labels"], res["batch_64_labels"], strict=True)
+        )
+        / len(texts)
+        for name, res in sides.items()
+        if name != "pipeline"
+    }
     for res in sides.values():
         for key in [k for k in res if k.endswith("_labels")]:
             res.pop(key)
@@ -163,7 +187,8 @@ def main() -> None:
     rows = [
         ("pipeline (batch 1)", pipe, "default_batch_texts_per_s"),
         ("pipeline (batch 64)", pipe, "batch_64_texts_per_s"),
-        ("textclass (batch 64)", tc, "batch_64_texts_per_s"),
+    ] + [
+        (f"{n} (batch 64)", r, "batch_64_texts_per_s") for n, r in sides.items() if n != "pipeline"
     ]
     for name, res, key in rows:
         print(
@@ -174,8 +199,16 @@ def main() -> None:
         f"textclass / pipeline: texts/s x{ratios['texts_per_s_vs_pipeline_default']:.2f} "
         f"(vs batch 1), x{ratios['texts_per_s_vs_pipeline_batch_64']:.2f} (vs batch 64); "
         f"p50 latency x{ratios['p50_latency']:.2f}, p99 x{ratios['p99_latency']:.2f}; "
-        f"label agreement {agreement:.3f}"
+        f"label agreement with the pipeline {agreement['textclass']:.3f}"
     )
+    for name, res in sides.items():
+        if name not in ("pipeline", "textclass"):
+            speed = res["batch_64_texts_per_s"] / pipe["batch_64_texts_per_s"]
+            p50 = res["single"]["p50_ms"] / pipe["single"]["p50_ms"]
+            print(
+                f"{name}: texts/s x{speed:.2f} vs pipeline batch 64, p50 x{p50:.2f}; "
+                f"label agreement {agreement[name]:.3f}"
+            )
     data = {
         "benchmark": "predict_speed",
         "command": " ".join(sys.argv),
@@ -183,8 +216,7 @@ def main() -> None:
         "model": str(model),
         "texts": len(texts),
         "single_calls": args.calls,
-        "pipeline": pipe,
-        "textclass": tc,
+        **sides,
         "ratios_textclass_over_pipeline": ratios,
         "label_agreement": agreement,
     }

@@ -183,6 +183,8 @@ def worker_textclass(spec: dict) -> dict:
             "precision": choose_precision(cfg.train.precision, choose_device(cfg.train.device)),
             "params_non_embedding": _non_embedding_params(model),
             "torch_threads": torch.get_num_threads(),
+            "data_wait_fraction": state["data_seconds"] / max(state["train_seconds"], 1e-9),
+            "speed_settings": state["extras"]["speed"],
         }
         if spec.get("accuracy"):
             out_result["test_accuracy"] = result.metrics["test"]["accuracy"]
@@ -266,7 +268,7 @@ def run_profile(profile: str, args: argparse.Namespace, peak_tflops: float) -> d
         }
         sides = {}
         order = ["trainer", "textclass"] if not args.textclass_first else ["textclass", "trainer"]
-        for side in order:
+        for side in [s for s in order if s in args.sides]:
             print(f"[{profile}] running {side} ...", flush=True)
             sides[side] = _common.run_worker(__file__, {**spec, "side": side}, args.timeout)
     for res in sides.values():
@@ -274,6 +276,15 @@ def run_profile(profile: str, args: argparse.Namespace, peak_tflops: float) -> d
         flops = 6 * res["params_non_embedding"] * tokens["real_tokens"] * epochs
         res["est_tflops"] = flops / res["loop_s"] / 1e12
         res["est_fraction_of_bf16_peak"] = res["est_tflops"] / peak_tflops
+    base = {
+        "profile": profile,
+        "max_length": max_length,
+        "epochs": epochs,
+        "tokens": tokens,
+        **sides,
+    }
+    if len(sides) < 2:
+        return base
     t, c = sides["trainer"], sides["textclass"]
     ratios = {
         "samples_per_s": c["samples_per_s"] / t["samples_per_s"],
@@ -283,15 +294,7 @@ def run_profile(profile: str, args: argparse.Namespace, peak_tflops: float) -> d
     }
     if args.accuracy:
         ratios["accuracy_points"] = 100 * (c["test_accuracy"] - t["test_accuracy"])
-    return {
-        "profile": profile,
-        "max_length": max_length,
-        "epochs": epochs,
-        "tokens": tokens,
-        "trainer": t,
-        "textclass": c,
-        "ratios_textclass_over_trainer": ratios,
-    }
+    return {**base, "ratios_textclass_over_trainer": ratios}
 
 
 def print_profile(r: dict) -> None:
@@ -304,7 +307,7 @@ def print_profile(r: dict) -> None:
     head = f"{'side':<10} {'prec':<5} {'steps':>5} {'loop s':>8} {'samples/s':>10} "
     head += f"{'call s':>8} {'proc s':>8} {'RSS MB':>8} {'TFLOP/s':>8} {'of peak':>8}"
     print(head)
-    for side in ("trainer", "textclass"):
+    for side in [x for x in ("trainer", "textclass") if x in r]:
         s = r[side]
         frac = s["est_fraction_of_bf16_peak"]
         line = (
@@ -315,6 +318,8 @@ def print_profile(r: dict) -> None:
         if "test_accuracy" in s:
             line += f"  test acc {s['test_accuracy']:.4f}"
         print(line)
+    if "ratios_textclass_over_trainer" not in r:
+        return
     ra = r["ratios_textclass_over_trainer"]
     print(
         f"textclass / Trainer: samples/s x{ra['samples_per_s']:.2f}, whole call x{ra['call_s']:.2f}"
@@ -343,6 +348,13 @@ def main() -> None:
         help="extra textclass config override, repeatable (e.g. model.attention_dropout=0)",
     )
     p.add_argument("--textclass-first", action="store_true", help="run textclass side first")
+    p.add_argument(
+        "--sides",
+        nargs="+",
+        choices=["trainer", "textclass"],
+        default=["trainer", "textclass"],
+        help="run only these sides (ratios need both)",
+    )
     p.add_argument("--timeout", type=float, default=None, help="seconds per side")
     p.add_argument("--output", help="JSON path (default benchmarks/results/train_speed.json)")
     args = p.parse_args()

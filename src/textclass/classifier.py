@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
-from textclass import models
+from textclass import models, performance
 from textclass.batching import encode
 from textclass.cleaning import clean_texts
 from textclass.config import MULTI_LABEL, SINGLE_LABEL, CleaningConfig, WindowConfig
@@ -49,6 +49,9 @@ class Classifier:
         self.device = torch.device(choose_device(device))
         self.precision = choose_precision(precision, self.device.type)
         self.model = model.to(self.device).eval()
+        # bf16 weights on CPUs with fast bf16 (cast in place: the Classifier owns the model).
+        self.runs_as = performance.inference_model(self.model, self.precision, self.device)
+        performance.tune_allocator()
         self.tokenizer = tokenizer
         self.labels = list(labels)
         self.cleaning = cleaning or CleaningConfig(enabled=False)
@@ -154,7 +157,7 @@ class Classifier:
             batch_size,
             self.tokenizer.pad_token_id or 0,
             self.device,
-            autocast_dtype(self.precision),
+            None if self.runs_as == "bf16-weights" else autocast_dtype(self.precision),
         )
         return probabilities(logits, self.task)
 
@@ -178,5 +181,5 @@ class Classifier:
         return self.decide(self.predict_proba(texts, text_pairs, batch_size=batch_size))
 
     def __repr__(self) -> str:
-        where = f"device={self.device.type}, precision={self.precision}"
+        where = f"device={self.device.type}, precision={self.precision} ({self.runs_as})"
         return f"Classifier(task={self.task}, labels={self.labels}, {where})"

@@ -453,6 +453,26 @@ def check_convergence(history: list[dict[str, Any]]) -> list[Finding]:
     return findings
 
 
+DATA_WAIT_WARN = 0.2  # share of training time spent waiting for batches
+
+
+def check_data_wait(history: list[dict[str, Any]]) -> list[Finding]:
+    """A data path that starves the model: much of the training time spent waiting for batches."""
+    wait = history[-1].get("data_wait_fraction") if history else None
+    if wait is None or wait < DATA_WAIT_WARN:
+        return []
+    return [
+        Finding(
+            "data_wait",
+            "Training waited for data much of the time",
+            "warn",
+            f"{wait:.0%} of the training time went to loading and collating batches",
+            ["batches built in the training process", "slow storage or a slow collate step"],
+            "Build batches in parallel (train.num_workers=2 or more).",
+        )
+    ]
+
+
 def check_label_weakness(
     metrics: dict[str, Any], loss: dict[str, Any] | None = None
 ) -> list[Finding]:
@@ -563,7 +583,7 @@ def diagnose(
         found = check_multilabel_collapse(m, split, loss) if multi else check_collapse(m, split)
         if found:
             findings.append(found)
-    findings += check_convergence(history)
+    findings += check_convergence(history) + check_data_wait(history)
     if "test" in metrics and multi:
         findings += check_label_weakness(metrics["test"], loss)
     elif "test" in metrics:

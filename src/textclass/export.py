@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from textclass import performance
 from textclass.errors import TextclassError
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,7 @@ def export_onnx(
         shutil.rmtree(target)
 
     model = clf.model.float().eval()
+    performance.plain_attention(model)  # trace transformers' own SDPA path
     pair = bool(clf.columns.get("text_pair"))
     example = _example_inputs(clf.tokenizer, pair, clf.max_length)
     names = list(example)

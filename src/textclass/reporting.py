@@ -711,6 +711,8 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
             "steps_done": state.get("global_step"),
             "train_seconds": state.get("train_seconds"),
             "samples_per_second": last.get("samples_per_second"),
+            "data_wait_fraction": last.get("data_wait_fraction"),
+            "speed_settings": state.get("extras", {}).get("speed"),
             "selected_step": state.get("best_step"),
             "selection": f"highest validation {cfg['train']['metric']}"
             if cfg["train"]["metric"] not in ("loss", "log_loss")
@@ -1134,12 +1136,14 @@ def _blocks(report: dict[str, Any]) -> list[tuple]:
         if t.get("resumed_at_step")
         else ""
     )
+    wait = t.get("data_wait_fraction")
+    waited = f" {wait:.1%} of that time was spent waiting for batches." if wait is not None else ""
     b.append(
         (
             "p",
             f"{t['steps_done']} of {t['total_steps']} optimizer steps in {t['train_seconds']:.0f} s of training "
             f"({_fmt(t['samples_per_second'])} samples/s); {stop}. Selected checkpoint: step {t['selected_step']} "
-            f"({t['selection']}: {_fmt(t['best_value'])}).{resumed}",
+            f"({t['selection']}: {_fmt(t['best_value'])}).{resumed}{waited}",
         )
     )
 

@@ -258,7 +258,7 @@ def train(
             cfg.eval.batch_size,
             ctx.pad_id,
             clf.device,
-            precision,
+            "fp32" if clf.runs_as == "bf16-weights" else precision,  # weights already bf16
             data.task,
         )
         for name in ("validation", "test")
@@ -278,12 +278,14 @@ def train(
             predictions_frame(data.splits[name], probs, data.labels, thresholds).to_csv(
                 run_dir / PREDICTIONS[name], index=False
             )
+    evaluated = clf.model.state_dict()
     integrity = {
         "selected_step": state.best_step,
+        # Prediction may run on bf16 weights: the selected ones are compared as cast alike.
         "selected_sha256": weights_digest(
-            load_file(run_dir / "checkpoints" / "best" / SAFETENSORS)
+            load_file(run_dir / "checkpoints" / "best" / SAFETENSORS), like=evaluated
         ),
-        "evaluated_sha256": weights_digest(clf.model.state_dict()),
+        "evaluated_sha256": weights_digest(evaluated),
     }
     loss = state.extras["loss"]  # as `fit` built it
     findings = diagnose(
@@ -372,11 +374,17 @@ def _length_stats(lengths: np.ndarray, cap: int) -> dict[str, Any]:
     }
 
 
-def weights_digest(state_dict: dict[str, Any]) -> str:
-    """SHA-256 over tensor names, dtypes, shapes and values: equal iff the weights are equal."""
+def weights_digest(state_dict: dict[str, Any], like: dict[str, Any] | None = None) -> str:
+    """SHA-256 over tensor names, dtypes, shapes and values: equal iff the weights are equal.
+
+    With `like`, each tensor is first cast to the dtype of the tensor of that name in `like`
+    (the selected fp32 weights compared with the bf16 copy that was evaluated)."""
     digest = hashlib.sha256()
     for name in sorted(state_dict):
-        tensor = state_dict[name].detach().cpu().contiguous()
+        tensor = state_dict[name].detach().cpu()
+        if like is not None and name in like:
+            tensor = tensor.to(like[name].dtype)
+        tensor = tensor.contiguous()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()

@@ -31,11 +31,11 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from textclass import models
+from textclass import models, performance
 from textclass.batching import Collator, EncodedTexts, LengthGroupedBatches, SiameseBatches
 from textclass.config import LOWER_IS_BETTER, SINGLE_LABEL, RunConfig
 from textclass.environment import autocast_dtype
-from textclass.errors import TrainingInterrupted
+from textclass.errors import TextclassError, TrainingInterrupted
 from textclass.evaluation import MULTI_LABEL, compute_metrics
 from textclass.inference import predict_logits, probabilities
 from textclass.losses import Loss, SiameseLoss, build_loss
@@ -56,7 +56,8 @@ class TrainState:
     global_step: int = 0  # optimizer steps done
     step_in_epoch: int = 0  # optimizer steps done in the current epoch
     samples_seen: int = 0
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # wall time of the steps, waiting for data included
+    data_seconds: float = 0.0  # of which waiting for the next batch (loading, collating)
     loss_sum: float = 0.0  # training loss since the last evaluation
     loss_count: int = 0
     best_metric: float | None = None
@@ -328,10 +329,56 @@ class FitContext:
     task: str = SINGLE_LABEL
 
 
+def _timed(batches: Any, state: TrainState) -> Iterator[dict[str, torch.Tensor]]:
+    """The loader's batches, with the time spent waiting for each added to `data_seconds`."""
+    iterator = iter(batches)
+    while True:
+        asked = time.perf_counter()
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        state.data_seconds += time.perf_counter() - asked
+        yield batch
+
+
+def speed_up(model: torch.nn.Module, cfg: RunConfig) -> dict[str, Any]:
+    """Apply `textclass.performance` measures and the speed/memory options of `train`;
+    returns what was applied (logged, and kept in the trainer state's `extras["speed"]`)."""
+    tcfg = cfg.train
+    applied = {
+        "allocator_tuned": performance.tune_allocator(),
+        "threads": performance.set_threads(tcfg.num_threads),
+        "fast_attention": performance.fast_attention(model),
+        "gradient_checkpointing": False,
+        "compiled": False,
+    }
+    if tcfg.gradient_checkpointing:
+        if not getattr(model, "supports_gradient_checkpointing", False):
+            raise TextclassError(
+                f"train.gradient_checkpointing: {type(model).__name__} does not support it; "
+                "remove the option."
+            )
+        # transformers >= 5 names it activation checkpointing; the old name is deprecated.
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable({"use_reentrant": False})
+        applied["gradient_checkpointing"] = True
+    if tcfg.compile:
+        # In place, so parameter names (checkpoints, saved weights) are unchanged; dynamic
+        # shapes, since length-grouped batches vary in length.
+        model.compile(dynamic=True)
+        applied["compiled"] = True
+    log.info("speed settings: %s", applied)
+    return applied
+
+
 def fit(ctx: FitContext, resume: bool = False) -> TrainState:
     """Train `ctx.model` in place; the best weights are saved to `checkpoint_dir/best`."""
     cfg, tcfg = ctx.cfg, ctx.cfg.train
     accelerator = make_accelerator(ctx.device, ctx.precision)
+    settings = speed_up(ctx.model, cfg)
     loader, batches = train_loader(ctx.train_data, cfg, ctx.pad_id)
     unfreeze = tcfg.unfreeze_layers_per_epoch
     fixed = {id(p) for p in ctx.model.parameters() if not p.requires_grad}  # frozen by config
@@ -361,6 +408,7 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
     else:
         state = TrainState(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
     state.extras["loss"] = loss_fn.describe()  # for diagnostics.json and the diagnosis
+    state.extras["speed"] = settings
     for cb in ctx.callbacks:
         cb.on_train_begin(
             state,
@@ -409,6 +457,7 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
             "lr": max(scheduler.get_last_lr()),  # the head's, with layer-wise rates
             "train_seconds": round(state.train_seconds, 2),
             "samples_per_second": round(state.samples_seen / max(state.train_seconds, 1e-9), 2),
+            "data_wait_fraction": round(state.data_seconds / max(state.train_seconds, 1e-9), 4),
         }
         state.loss_sum, state.loss_count = 0.0, 0
         value = metrics[tcfg.metric] if tcfg.metric in metrics else record[f"val_{tcfg.metric}"]
@@ -456,7 +505,7 @@ def fit(ctx: FitContext, resume: bool = False) -> TrainState:
             epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
             started = time.perf_counter()
             micro = 0
-            for batch in epoch_loader:
+            for batch in _timed(epoch_loader, state):
                 micro += 1
                 step_now = micro % accum == 0 or skip + micro == len(loader)
                 size = len(batch["labels"])
