@@ -51,6 +51,8 @@ class Classifier:
         self.model = model.to(self.device).eval()
         # bf16 weights on CPUs with fast bf16 (cast in place: the Classifier owns the model).
         self.runs_as = performance.inference_model(self.model, self.precision, self.device)
+        # Autocast only where the weights were not cast already.
+        self.autocast = None if self.runs_as == "bf16-weights" else autocast_dtype(self.precision)
         performance.tune_allocator()
         self.tokenizer = tokenizer
         self.labels = list(labels)
@@ -157,7 +159,7 @@ class Classifier:
             batch_size,
             self.tokenizer.pad_token_id or 0,
             self.device,
-            None if self.runs_as == "bf16-weights" else autocast_dtype(self.precision),
+            self.autocast,
         )
         return probabilities(logits, self.task)
 
