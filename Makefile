@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint format venv dev clean
+.PHONY: demo test test-unit test-slow lint format venv dev clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: dev
 
 test: lint
 	$(BIN)/pytest -q
+
+test-unit: dev
+	$(BIN)/pytest -q -m "not integration and not slow"
+
+test-slow: dev
+	$(BIN)/pytest -q -m slow
 
 format: dev
 	$(BIN)/ruff format .

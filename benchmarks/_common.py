@@ -123,7 +123,7 @@ def environment() -> dict[str, Any]:
 
 def short_texts(n: int, seed: int) -> tuple[list[str], list[str]]:
     """`n` Rotten Tomatoes snippets (seeded sample, with replacement only if n > the dataset)."""
-    from textclass import datasets
+    from textclass.data import datasets
 
     df = datasets.load("rotten_tomatoes")
     rng = np.random.default_rng(seed)
@@ -137,7 +137,7 @@ def long_texts(
     """Review-length texts: per text, draw a target token count from a log-normal (median
     `median`, clipped to [16, cap]) and concatenate random Rotten Tomatoes snippets of one label
     until the target is reached. sigma 0.75 puts ~14% of texts at a 512 cap, as in the notes."""
-    from textclass import datasets
+    from textclass.data import datasets
 
     df = datasets.load("rotten_tomatoes")
     rng = np.random.default_rng(seed)

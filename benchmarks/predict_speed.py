@@ -147,7 +147,7 @@ def main() -> None:
     spec = {"model": str(model), "texts": texts, "singles": singles, "repeats": args.repeats}
     variants = {"pipeline": {}, "textclass": {}, "textclass_fp32": {"precision": "fp32"}}
     if args.onnx:
-        from textclass.export import export_onnx
+        from textclass.export.onnx import export_onnx
 
         onnx_dir = export_onnx(
             model, Path(args.model_cache) / "onnx-int8", quantize="int8", overwrite=True

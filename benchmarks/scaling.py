@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def worker(spec: dict) -> dict:
     if spec["task"] == "predict":
         import textclass
-        from textclass.classifier import Classifier
+        from textclass.inference.classifier import Classifier
 
         t = time.perf_counter()
         Classifier.load(spec["model"])  # load time alone (predict_file loads it again)
@@ -58,10 +58,10 @@ def worker(spec: dict) -> dict:
         seconds = time.perf_counter() - t
         out.unlink()
         return {"rows": rows, "seconds": seconds, "load_s": load_s}
-    from textclass import models
-    from textclass.config import load_config
-    from textclass.data import prepare_data
-    from textclass.run import encode_split
+    from textclass.config.load import load_config
+    from textclass.data.prepare import prepare_data
+    from textclass.models import build as models
+    from textclass.workflows.train import encode_split
 
     cfg = load_config(
         ROOT / "configs" / "rotten_tomatoes.yaml",
@@ -88,7 +88,7 @@ def write_csv(path: Path, n: int, seed: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from textclass import datasets
+    from textclass.data import datasets
 
     df = datasets.load("rotten_tomatoes")[["text", "label"]]
     # keep one row per text, so that `#k` suffixes make every row distinct

@@ -48,7 +48,7 @@ class Result:
 
 
 def review_texts(n: int, seed: int) -> list[str]:
-    from textclass import datasets
+    from textclass.data import datasets
 
     frame = datasets.load("rotten_tomatoes")
     rng = np.random.default_rng(seed)

@@ -86,7 +86,7 @@ def worker_trainer(spec: dict) -> dict:
     )
     from transformers.utils import logging as hf_logging
 
-    from textclass import models
+    from textclass.models import build as models
 
     hf_logging.set_verbosity_error()
     started = time.perf_counter()
@@ -145,7 +145,7 @@ def worker_textclass(spec: dict) -> dict:
     import torch
 
     import textclass
-    from textclass.environment import choose_device, choose_precision
+    from textclass.runtime import choose_device, choose_precision
 
     train = _read_split(spec["data_dir"], "train")
     frames = {
@@ -200,12 +200,12 @@ def make_data(profile: str, n: int, seed: int, accuracy: bool, data_dir: Path) -
     import pandas as pd
     from transformers import AutoTokenizer
 
-    from textclass import models
+    from textclass.models import build as models
 
     tok = AutoTokenizer.from_pretrained(models.resolve("minilm-l6"))
     if accuracy and profile == "short":
-        from textclass.config import load_config
-        from textclass.data import prepare_data
+        from textclass.config.load import load_config
+        from textclass.data.prepare import prepare_data
 
         cfg = load_config(ROOT / "configs" / "rotten_tomatoes.yaml", [f"seed={seed}"])
         splits = prepare_data(cfg.data, cfg.seed).splits  # cleaned, deduplicated, film-grouped

@@ -8,8 +8,8 @@ Variants, each adding one measure to the one before (the last is textclass's def
 - fp32: float32, the checkpoint's dropout (attention 0.1), fused AdamW;
 - bf16: + bf16 autocast;
 - attn_dropout_0: + attention dropout 0 (lets SDPA use its fused kernel);
-- fast_attention: + `performance.fast_attention` (fp32 fused SDPA inside bf16 autocast);
-- allocator: + `performance.tune_allocator` (glibc keeps freed memory for reuse).
+- fast_attention: + `fast_attention` (fp32 fused SDPA inside bf16 autocast);
+- allocator: + `tune_allocator` (glibc keeps freed memory for reuse).
 Fixed-shape random token batches (speed does not depend on the text); a warm-up of 3 steps.
 """
 
@@ -30,13 +30,14 @@ VARIANTS = ["fp32", "bf16", "attn_dropout_0", "fast_attention", "allocator"]
 def worker(spec: dict) -> dict:
     level = VARIANTS.index(spec["variant"])
     if level >= 4:
-        from textclass import performance
+        from textclass.models.attention import fast_attention
+        from textclass.runtime import tune_allocator
 
-        performance.tune_allocator()
+        tune_allocator()
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from textclass import models, performance
+    from textclass.models import build as models
 
     kwargs = {"attention_probs_dropout_prob": 0.0} if level >= 2 else {}
     with models.quiet_transformers():
@@ -44,7 +45,7 @@ def worker(spec: dict) -> dict:
             models.resolve("minilm-l6"), num_labels=2, **kwargs
         )
     if level >= 3:
-        performance.fast_attention(model)
+        fast_attention(model)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5, fused=True)
     torch.manual_seed(0)

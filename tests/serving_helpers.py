@@ -10,8 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from textclass.classifier import MODEL_META, Classifier
-from textclass.config import CleaningConfig
+from textclass.config.schema import CleaningConfig
+from textclass.inference.classifier import MODEL_META, Classifier
 
 LABELS = ["fresh", "rotten"]
 

@@ -4,12 +4,28 @@ import textclass
 result = textclass.train("configs/rotten_tomatoes.yaml", ["train.epochs=1"])
 clf = textclass.Classifier.load(result.model_dir)
 clf.predict(["great film"])  # -> ["fresh"]
+
+The names below are imported on first use (PEP 562), so `import textclass.reporting` or the
+config alone does not pull in torch.
 """
 
-from textclass.classifier import Classifier
-from textclass.config import RunConfig, load_config
-from textclass.errors import ConfigError, DataError, TextclassError
-from textclass.run import RunResult, evaluate_model, predict_file, train
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Classifier": "textclass.inference.classifier",
+    "ConfigError": "textclass.errors",
+    "DataError": "textclass.errors",
+    "TextclassError": "textclass.errors",
+    "RunConfig": "textclass.config.schema",
+    "load_config": "textclass.config.load",
+    "RunResult": "textclass.workflows.train",
+    "train": "textclass.workflows.train",
+    "evaluate_model": "textclass.workflows.train",
+    "predict_file": "textclass.workflows.train",
+}
 
 __all__ = [
     "Classifier",
@@ -24,3 +40,22 @@ __all__ = [
     "train",
 ]
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
+    from textclass.config.load import load_config
+    from textclass.config.schema import RunConfig
+    from textclass.errors import ConfigError, DataError, TextclassError
+    from textclass.inference.classifier import Classifier
+    from textclass.workflows.train import RunResult, evaluate_model, predict_file, train
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'textclass' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -55,7 +55,7 @@ def train(
     ] = None,
 ) -> None:
     """Train, evaluate on validation and test, and save the model and metrics."""
-    from textclass.run import train as run_train
+    from textclass.workflows.train import train as run_train
 
     if config is not None and "=" in str(config) and not Path(config).exists():
         overrides = [str(config), *(overrides or [])]
@@ -65,7 +65,7 @@ def train(
             "give a config file (e.g. configs/rotten_tomatoes.yaml) or --resume RUN_DIR."
         )
     result = run_train(config, overrides, output=output, overwrite=overwrite, resume=resume)
-    from textclass.evaluation import summary_line
+    from textclass.evaluation.metrics import summary_line
 
     typer.echo(
         f"\nrun directory: {result.run_dir}\n"
@@ -93,8 +93,8 @@ def evaluate(
     encoding: Annotated[str, typer.Option()] = "utf-8",
 ) -> None:
     """Metrics of a trained model on any labelled file."""
-    from textclass.evaluation import summary_line
-    from textclass.run import evaluate_model
+    from textclass.evaluation.metrics import summary_line
+    from textclass.workflows.train import evaluate_model
 
     metrics, preds = evaluate_model(
         model_dir,
@@ -150,10 +150,10 @@ def predict(
     ] = None,
 ) -> None:
     """Predict labels and probabilities for every row of a file, streaming it in chunks."""
-    from textclass.run import predict_file
+    from textclass.workflows.train import predict_file
 
     if group_by is not None:
-        from textclass import summaries
+        from textclass.workflows import summaries
 
         groups_file = summaries.prepare_group_summary(input, output, group_by, encoding, overwrite)
     n = predict_file(
@@ -179,7 +179,7 @@ def datasets() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from textclass import datasets as bundled
+    from textclass.data import datasets as bundled
 
     table = Table(title="Bundled datasets (use as data.dataset=NAME)")
     for column in ("name", "rows", "labels", "description"):
@@ -199,7 +199,7 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory (runs/NAME).")],
 ) -> None:
     """Write report.md, report.html and report.json for a finished run."""
-    from textclass.reporting import write_report
+    from textclass.reporting.build import write_report
 
     paths = write_report(run_dir)
     typer.echo(f"wrote {paths['md']}, {paths['html']} and {paths['json']}")
@@ -218,7 +218,7 @@ def doctor(
     from rich.console import Console
     from rich.table import Table
 
-    from textclass.doctor import doctor as run_doctor
+    from textclass.diagnosis.doctor import doctor as run_doctor
 
     checks = run_doctor(config, overrides, steps=steps)
     table = Table(title=f"textclass doctor {config}")
@@ -241,7 +241,7 @@ def compare(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Side-by-side table of runs: config differences and metrics with 95% intervals."""
-    from textclass.reporting import compare_runs, render_comparison
+    from textclass.reporting.build import compare_runs, render_comparison
 
     if output.exists() and not overwrite:
         raise TextclassError(f"{output} exists; choose another --output or pass --overwrite.")
@@ -289,8 +289,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve a model over HTTP (POST /v1/predict, GET /v1/model, /health, /ready, /metrics)."""
-    from textclass.serving import ServeSettings, load_api_keys
-    from textclass.serving import serve as run_server
+    from textclass.serving.app import ServeSettings, load_api_keys
+    from textclass.serving.app import serve as run_server
 
     settings = ServeSettings(
         model_dir=model_dir,
@@ -326,7 +326,7 @@ def export(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
 ) -> None:
     """Export a model to ONNX (dynamic batch and sequence axes) with its tokenizer and labels."""
-    from textclass.export import export_onnx
+    from textclass.export.onnx import export_onnx
 
     if format != "onnx":
         raise TextclassError(f"--format {format!r}: only onnx is supported.")

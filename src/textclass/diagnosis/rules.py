@@ -1,0 +1,593 @@
+"""Catching runs that went wrong: evidence recorded during training, rules applied after.
+
+`TrainingMonitor` (a training callback) records what the loop actually did: which parameters
+were trainable and in the optimizer, the label mix of the batches it saw, per-step loss,
+learning rate and gradient norm, non-finite losses. `diagnose` turns that record and the
+run's metrics into findings, each with its evidence and the likely causes in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from textclass.config.schema import MULTI_LABEL  # metrics["task"] of a multi-label run
+from textclass.training.loop import Callback
+
+log = logging.getLogger(__name__)
+
+MAX_STEPS_KEPT = 5000  # per-step series are thinned beyond this, to keep the file small
+EARLY_CHECK_STEP = 20  # when the batch label stream is first checked during training
+
+
+@dataclass
+class Finding:
+    check: str  # short id, e.g. "collapse"
+    title: str
+    severity: str  # "fail" | "warn" | "ok"
+    evidence: str
+    causes: list[str] = field(default_factory=list)  # most likely first
+    recommendation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TrainingMonitor(Callback):
+    """Records what the loop really did; the result is `record` (JSON-serialisable)."""
+
+    def __init__(self, dataset_label_counts: dict[str, int] | None = None) -> None:
+        # The prepared dataset's label counts, taken before any later stage could alter them.
+        self.dataset_label_counts = dataset_label_counts
+        self.record: dict[str, Any] = {
+            "parameters": {},
+            "batch_label_counts": {},
+            "dataset_label_counts": {},
+            "steps": {"step": [], "loss": [], "lr": [], "grad_norm": []},
+            "nonfinite_losses": 0,
+            "labels_out_of_range": 0,
+        }
+        self._labels: list[str] = []
+        self._counts: np.ndarray | None = None
+
+    def on_train_begin(self, state, **kw: Any) -> None:
+        model, optimizer = kw["model"], kw["optimizer"]
+        self._labels = list(kw["labels"])
+        in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        unwrapped = kw["accelerator"].unwrap_model(model)
+        prefix = f"{getattr(unwrapped, 'base_model_prefix', '')}."
+        params = {"total": 0, "trainable": 0, "encoder_trainable": 0, "head_total": 0}
+        params |= {"head_trainable": 0, "head_in_optimizer": 0, "trainable_not_in_optimizer": 0}
+        for name, p in unwrapped.named_parameters():
+            n = p.numel()
+            head = not name.startswith(prefix)
+            params["total"] += n
+            params["head_total"] += n if head else 0
+            if p.requires_grad:
+                params["trainable"] += n
+                params["head_trainable" if head else "encoder_trainable"] += n
+                if id(p) not in in_optimizer:
+                    params["trainable_not_in_optimizer"] += n
+            if head and id(p) in in_optimizer:
+                params["head_in_optimizer"] += n
+        if self.dataset_label_counts is None:
+            counts = _label_counts(kw["train_data"].labels, len(self._labels)).tolist()
+            self.dataset_label_counts = dict(zip(self._labels, counts, strict=True))
+        if "monitor" in state.extras:  # resumed: continue the interrupted run's record
+            self.record = state.extras["monitor"]
+            self.record["resumed_at_step"] = state.global_step
+        self.record["parameters"] = params
+        self.record["dataset_label_counts"] = self.dataset_label_counts
+        seen = self.record.get("batch_label_counts") or {}
+        self._counts = np.array([seen.get(k, 0) for k in self._labels], dtype=np.int64)
+        state.extras["monitor"] = self.record
+
+    def on_step_end(self, state, **kw: Any) -> None:
+        labels = kw["batch"]["labels"].detach().cpu().numpy()
+        if labels.ndim == 1:  # class ids; multi-label batches are 0/1 matrices
+            valid = (labels >= 0) & (labels < len(self._labels))
+            self.record["labels_out_of_range"] += int((~valid).sum())
+            labels = labels[valid]
+        self._counts += _label_counts(labels, len(self._labels))
+        self.record["batch_label_counts"] = dict(
+            zip(self._labels, self._counts.tolist(), strict=True)
+        )
+        loss = kw["loss"]
+        if not math.isfinite(loss):
+            self.record["nonfinite_losses"] += 1
+            if self.record["nonfinite_losses"] == 1:
+                log.warning(
+                    "step %d: the loss is %s (learning rate too high?)", state.global_step, loss
+                )
+        if state.global_step == EARLY_CHECK_STEP and (self._counts > 0).sum() == 1:
+            present = self._labels[int(self._counts.argmax())]
+            log.warning(
+                "the first %d steps saw only label `%s`, though the dataset has %d labels: "
+                "labels may be overwritten in the pipeline",
+                state.global_step,
+                present,
+                sum(1 for v in self.dataset_label_counts.values() if v),
+            )
+        steps = self.record["steps"]
+        if len(steps["step"]) < MAX_STEPS_KEPT or state.global_step % 10 == 0:
+            steps["step"].append(state.global_step)
+            steps["loss"].append(loss if math.isfinite(loss) else None)
+            steps["lr"].append(kw["lr"])
+            g = kw["grad_norm"]
+            steps["grad_norm"].append(g if math.isfinite(g) else None)
+
+
+def _label_counts(labels: np.ndarray, k: int) -> np.ndarray:
+    """Texts per class: a bincount of class ids, or column sums of a multi-label 0/1 matrix."""
+    if labels.ndim == 2:
+        return labels.sum(axis=0).round().astype(np.int64)
+    return np.bincount(labels.astype(np.int64), minlength=k)
+
+
+# ---------------------------------------------------------------- rules
+
+
+def _shares(counts: dict[str, int]) -> dict[str, float]:
+    total = sum(counts.values()) or 1
+    return {k: v / total for k, v in counts.items()}
+
+
+def _fmt_shares(shares: dict[str, float], top: int = 4) -> str:
+    items = sorted(shares.items(), key=lambda kv: -kv[1])[:top]
+    return ", ".join(f"{k} {v:.0%}" for k, v in items)
+
+
+def _finite(values: list[float | None]) -> np.ndarray:
+    return np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+
+
+def check_learning(monitor: dict[str, Any], history: list[dict[str, Any]]) -> list[Finding]:
+    """No learning: loss flat, lr zero, nothing trainable, head outside the optimizer, NaNs,
+    vanishing or exploding gradients."""
+    findings = []
+    params = monitor.get("parameters", {})
+    steps = monitor.get("steps", {})
+    lrs = _finite(steps.get("lr", []))
+    grads = _finite(steps.get("grad_norm", []))
+    losses = _finite(steps.get("loss", []))
+    causes, evidence = [], []
+    if params and params.get("trainable", 0) == 0:
+        causes.append("every parameter is frozen (requires_grad=False): nothing can change")
+        evidence.append(f"0 of {params['total']:,} parameters trainable")
+    elif params and params.get("head_trainable", 0) == 0:
+        causes.append("the classification head is frozen")
+        evidence.append(f"head: 0 of {params['head_total']:,} parameters trainable")
+    elif params and params.get("head_in_optimizer", 0) == 0:
+        causes.append("the classification head's parameters are not in the optimizer")
+    if params.get("trainable_not_in_optimizer"):
+        causes.append(
+            f"{params['trainable_not_in_optimizer']:,} trainable parameters are missing "
+            "from the optimizer"
+        )
+    if len(lrs) and lrs.max() == 0:
+        causes.append("the learning rate is 0 at every step (train.lr=0 or a mis-set schedule)")
+        evidence.append("peak learning rate 0")
+    if len(grads) and grads.max() == 0:
+        causes.append("gradients are exactly zero (frozen or disconnected parameters)")
+        evidence.append("gradient norm 0 at every step")
+    if monitor.get("nonfinite_losses"):
+        causes.append("the loss became NaN/Inf (learning rate too high, or fp16 overflow)")
+        evidence.append(f"{monitor['nonfinite_losses']} non-finite losses")
+    flat = False
+    if len(losses) >= 20:  # fewer steps say too little about a trend
+        k = max(1, len(losses) // 5)
+        first, last = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
+        flat = last > 0.95 * first
+        evidence.append(f"training loss {first:.4f} (first {k} steps) -> {last:.4f} (last {k})")
+    if causes or flat:
+        if flat and not causes:
+            causes = [
+                "learning rate too low for this model (try train.lr=5e-5 for a pretrained encoder)",
+                "labels not connected to the texts (check data.label_column and the data)",
+            ]
+        findings.append(
+            Finding(
+                "no_learning",
+                "The model did not learn",
+                "fail",
+                "; ".join(evidence) or "training loss did not fall",
+                causes,
+                _learning_fix(causes),
+            )
+        )
+    if len(grads) >= 10:
+        median = float(np.median(grads))
+        spikes = int((grads > 10 * max(median, 1e-12)).sum())
+        if grads.max() > 1e3 or spikes > max(2, len(grads) // 50):
+            findings.append(
+                Finding(
+                    "exploding_gradients",
+                    "Gradient norms exploded",
+                    "warn",
+                    f"gradient norm median {median:.3g}, max {grads.max():.3g}; {spikes} steps "
+                    "above 10x the median",
+                    ["learning rate too high", "no or too loose gradient clipping"],
+                    "Lower train.lr (e.g. by 3-10x) and keep train.max_grad_norm=1.0.",
+                )
+            )
+    return findings
+
+
+def _learning_fix(causes: list[str]) -> str:
+    text = " ".join(causes)
+    if "frozen" in text:
+        return "Unfreeze parameters: set model.freeze=none (or encoder to train the head only)."
+    if "learning rate is 0" in text:
+        return "Set train.lr to a positive value (5e-5 suits pretrained encoders)."
+    if "NaN" in text:
+        return "Lower train.lr, keep gradient clipping (train.max_grad_norm=1.0), or use bf16."
+    if "optimizer" in text:
+        return (
+            "Build the optimizer after freezing/unfreezing so it holds every trainable parameter."
+        )
+    return "Check the labels and raise train.lr; run `textclass doctor CONFIG` before a long run."
+
+
+def check_batches(monitor: dict[str, Any], resampled: bool = False) -> list[Finding]:
+    """The label mix the loop saw vs the dataset's: catches labels overwritten in the pipeline.
+
+    `resampled`: the loop does not see each text once per epoch (Siamese partners drawn by
+    class, one example per window of a long text), so only a single-label stream is a finding.
+    """
+    seen, data = monitor.get("batch_label_counts", {}), monitor.get("dataset_label_counts", {})
+    findings = []
+    if monitor.get("labels_out_of_range"):
+        findings.append(
+            Finding(
+                "labels_out_of_range",
+                "Batches held label ids outside the label set",
+                "fail",
+                f"{monitor['labels_out_of_range']} labels out of range",
+                ["the label mapping used for training differs from the model's"],
+                "Rebuild the label mapping from the training data (labels are sorted strings).",
+            )
+        )
+    if not seen or not sum(seen.values()):
+        return findings
+    seen_s, data_s = _shares(seen), _shares(data)
+    present = [k for k, v in seen.items() if v > 0]
+    gap = max(abs(seen_s[k] - data_s.get(k, 0.0)) for k in seen_s)
+    if len(present) == 1 and sum(1 for v in data.values() if v) > 1:
+        findings.append(
+            Finding(
+                "batch_labels_identical",
+                "Every batch the model saw had the same label",
+                "fail",
+                f"batches: {present[0]} 100%; dataset: {_fmt_shares(data_s)}",
+                [
+                    "labels overwritten or mis-mapped between the dataset and the loop",
+                    "a sampler or collate function that drops the other classes",
+                ],
+                "Inspect the labels of a few batches from the training loader; they must "
+                "follow the dataset's distribution.",
+            )
+        )
+    elif gap > 0.1 and not resampled:
+        findings.append(
+            Finding(
+                "batch_label_mismatch",
+                "The batches' label mix differs from the dataset's",
+                "warn",
+                f"batches: {_fmt_shares(seen_s)}; dataset: {_fmt_shares(data_s)} "
+                f"(largest gap {gap:.0%})",
+                ["a sampler that over- or under-samples classes", "labels altered in the pipeline"],
+                "Check the sampler and collate function.",
+            )
+        )
+    return findings
+
+
+def check_collapse(metrics: dict[str, Any], split: str) -> Finding | None:
+    """Predictions concentrated on one class (or a few) while the labels are not."""
+    if metrics.get("task") == MULTI_LABEL:
+        return check_multilabel_collapse(metrics, split)
+    cm = np.array(metrics["confusion_matrix"])
+    labels = metrics["labels"]
+    n = cm.sum()
+    if n == 0:
+        return None
+    predicted = cm.sum(axis=0) / n
+    gold = cm.sum(axis=1) / n
+    majority = float(gold.max())
+    used = int((predicted > 0).sum())
+    top = int(predicted.argmax())
+    one_class = predicted[top] >= 0.95 and gold[top] < 0.9
+    few = (
+        len(labels) > 3 and used <= max(1, len(labels) // 3) and predicted.max() > gold.max() + 0.2
+    )
+    if not (one_class or few):
+        return None
+    pred_s = dict(zip(labels, predicted.tolist(), strict=True))
+    gold_s = dict(zip(labels, gold.tolist(), strict=True))
+    return Finding(
+        f"collapse_{split}",
+        f"The model predicts {'one class' if one_class else 'only a few classes'} on {split}",
+        "fail",
+        f"{split} predictions: {_fmt_shares(pred_s)}; labels: {_fmt_shares(gold_s)}; accuracy "
+        f"{metrics['accuracy']:.4f} vs majority-class baseline {majority:.4f}",
+        [
+            "training diverged (learning rate too high): see the loss curve and gradient norms",
+            "the model did not learn (learning rate 0, frozen parameters)",
+            "labels collapsed in the training pipeline (see the batch label check)",
+            "strong class imbalance (try train.class_weights=balanced)",
+        ],
+        "Read the other findings for the cause; run `textclass doctor CONFIG` to test the set-up.",
+    )
+
+
+def _predicted_shares(metrics: dict[str, Any]) -> dict[str, float]:
+    """Share of texts predicted with each label, from per-label precision, recall and support
+    (tp = recall * support, predicted = tp / precision); 0 where no prediction was right, as
+    then the count of wrong ones is unknown."""
+    n = max(metrics["n"], 1)
+    return {
+        k: (v["recall"] * v["support"] / v["precision"] / n if v["precision"] > 0 else 0.0)
+        for k, v in metrics["per_class"].items()
+    }
+
+
+def _thresholds_tuned(metrics: dict[str, Any]) -> bool:
+    cuts = {v.get("threshold", 0.5) for v in metrics["per_class"].values()}
+    return cuts != {0.5}
+
+
+def _multilabel_fix(loss: dict[str, Any] | None, tuned: bool) -> list[str]:
+    """What to try against labels the model under-predicts, given the run's objective."""
+    name, weighted = (loss or {}).get("name"), bool((loss or {}).get("weights"))
+    fixes = []
+    if name != "focal" and not weighted:
+        fixes.append(
+            "weight each label's positives (train.loss.pos_weight=balanced) or use focal loss "
+            "(train.loss.name=focal)"
+        )
+    elif name != "focal":
+        fixes.append("try focal loss (train.loss.name=focal)")
+    if not tuned:
+        fixes.append("tune per-label thresholds on validation (eval.thresholds.tune=true)")
+    return fixes
+
+
+def check_multilabel_collapse(
+    metrics: dict[str, Any], split: str, loss: dict[str, Any] | None = None
+) -> Finding | None:
+    """Multi-label predictions that ignore the text: no label at all, every label, or one
+    fixed label set for every text."""
+    per, n = metrics["per_class"], metrics["n"]
+    gold, pred = metrics["labels_per_text"]["gold"], metrics["labels_per_text"]["predicted"]
+    if n == 0 or gold == 0 or len(per) < 2:
+        return None
+    k = len(per)
+    shares = _predicted_shares(metrics)
+    always = [
+        label
+        for label, v in per.items()
+        if shares[label] >= 0.95 and v["support"] < 0.9 * n  # predicted on ~every text
+    ]
+    tuned = _thresholds_tuned(metrics)
+    if pred <= 0.1 * gold:
+        what = "no label for any text" if pred == 0 else "no label for almost every text"
+        causes = [
+            "label imbalance: each label's negatives dominate the loss, so its sigmoid stays "
+            "below the cut",
+            "the model did not learn or trained too briefly (see the loss curve)",
+            "training diverged (learning rate too high)",
+        ]
+        if not tuned:
+            causes.insert(1, "a 0.5 cut for every label: rare labels need lower thresholds")
+        fix = "; ".join([*_multilabel_fix(loss, tuned), "read the other findings"])
+    elif pred >= 0.9 * k and gold <= 0.5 * k:
+        what = "every label for (almost) every text"
+        causes = [
+            "the model's scores do not separate texts, so the thresholds pass everything",
+            "positives weighted too strongly (train.loss.pos_weight)",
+            "training diverged (learning rate too high)",
+        ]
+        fix = "Read the other findings for the cause; check train.loss.pos_weight and train.lr"
+    elif always and pred - sum(shares[label] for label in always) <= 0.1:
+        shown = ", ".join(f"`{label}`" for label in always[:8])
+        more = f" and {len(always) - 8} more" if len(always) > 8 else ""
+        what = f"the same label set for every text ({shown}{more})"
+        causes = [
+            "the model did not learn: with scores that do not separate texts, thresholds "
+            "tuned for F1 predict the frequent labels everywhere",
+            "training diverged (learning rate too high)",
+            "labels collapsed in the training pipeline (see the batch label check)",
+        ]
+        fix = "Read the other findings for the cause; run `textclass doctor CONFIG`"
+    elif pred >= 3 * gold and pred >= gold + 2:
+        what = "far more labels per text than the texts carry"
+        causes = [
+            "the model's scores hardly separate texts (see the per-label ROC-AUC), so the "
+            "thresholds tuned for F1 let most labels through",
+            "the model did not learn or trained too briefly (see the loss curve)",
+            "positives weighted too strongly (train.loss.pos_weight)",
+        ]
+        fix = "Train longer or with a higher train.lr, then check the per-label ROC-AUC"
+    else:
+        return None
+    auc = metrics.get("roc_auc")
+    return Finding(
+        f"collapse_{split}",
+        f"The model predicts {what} on {split}",
+        "fail",
+        f"{split}: {pred:.2f} labels predicted per text on average vs {gold:.2f} gold "
+        f"({k} labels, n={n}); micro-F1 {metrics['f1_micro']:.4f}, macro-F1 "
+        f"{metrics['f1_macro']:.4f}, subset accuracy {metrics['subset_accuracy']:.4f}"
+        + ("" if auc is None else f", macro ROC-AUC {auc:.3f}"),
+        causes,
+        fix[0].upper() + fix[1:] + ".",
+    )
+
+
+def check_convergence(history: list[dict[str, Any]]) -> list[Finding]:
+    """Overfitting: validation loss rising from its minimum while training loss falls."""
+    findings = []
+    if len(history) < 2:
+        return findings
+    val = [h["val_loss"] for h in history]
+    train = [h["train_loss"] for h in history]
+    best = int(np.argmin(val))
+    if best < len(val) - 1 and val[-1] > val[best] * 1.05 and train[-1] < train[best]:
+        findings.append(
+            Finding(
+                "overfitting",
+                "Validation loss rose while training loss fell (overfitting)",
+                "warn",
+                f"validation loss lowest at epoch {history[best]['epoch']:g} "
+                f"({val[best]:.4f}), {val[-1]:.4f} at the end; training loss "
+                f"{train[best]:.4f} -> {train[-1]:.4f}",
+                ["more epochs than the data supports", "too little regularisation"],
+                f"Train for about {max(1, round(history[best]['epoch']))} epoch(s) "
+                "(train.epochs) or keep early stopping on (train.early_stopping.patience=1).",
+            )
+        )
+    return findings
+
+
+DATA_WAIT_WARN = 0.2  # share of training time spent waiting for batches
+
+
+def check_data_wait(history: list[dict[str, Any]]) -> list[Finding]:
+    """A data path that starves the model: much of the training time spent waiting for batches."""
+    wait = history[-1].get("data_wait_fraction") if history else None
+    if wait is None or wait < DATA_WAIT_WARN:
+        return []
+    return [
+        Finding(
+            "data_wait",
+            "Training waited for data much of the time",
+            "warn",
+            f"{wait:.0%} of the training time went to loading and collating batches",
+            ["batches built in the training process", "slow storage or a slow collate step"],
+            "Build batches in parallel (train.num_workers=2 or more).",
+        )
+    ]
+
+
+def check_label_weakness(
+    metrics: dict[str, Any], loss: dict[str, Any] | None = None
+) -> list[Finding]:
+    """Multi-label: labels that occur in the split but are never predicted right (F1 0)."""
+    per = metrics["per_class"]
+    dead = sorted(
+        (k for k, v in per.items() if v["support"] > 0 and v["f1"] == 0),
+        key=lambda k: (-per[k]["support"], k),
+    )
+    present = sum(1 for v in per.values() if v["support"] > 0)
+    if not dead or len(dead) == present:  # all dead: the collapse check speaks
+        return []
+    shown = ", ".join(f"`{k}` ({per[k]['support']})" for k in dead[:6])
+    more = f" and {len(dead) - 6} more" if len(dead) > 6 else ""
+    share = sum(per[k]["support"] for k in dead) / max(sum(v["support"] for v in per.values()), 1)
+    fixes = _multilabel_fix(loss, _thresholds_tuned(metrics))
+    return [
+        Finding(
+            "label_weakness",
+            f"{len(dead)} of {present} labels are never predicted correctly",
+            "warn",
+            f"F1 0 despite support: {shown}{more} (support in parentheses; "
+            f"{share:.0%} of the gold labels)",
+            ["too few training examples of those labels", "label imbalance", "label noise"],
+            "For those labels: " + "; ".join([*fixes, "add labelled examples"]) + ".",
+        )
+    ]
+
+
+def check_class_weakness(metrics: dict[str, Any], class_weights: Any) -> list[Finding]:
+    per = metrics["per_class"]
+    if len(per) < 2:
+        return []
+    recalls = {k: v["recall"] for k, v in per.items() if v["support"] > 0}
+    if not recalls:
+        return []
+    worst = min(recalls, key=recalls.get)
+    best = max(recalls, key=recalls.get)
+    if recalls[best] - recalls[worst] < 0.15:
+        return []
+    supports = {k: v["support"] for k, v in per.items()}
+    fix = (
+        "try class weights (train.class_weights=balanced)"
+        if class_weights == "none"
+        else "add labelled examples of it, or check them for label noise"
+    )
+    return [
+        Finding(
+            "class_weakness",
+            f"Class `{worst}` is much weaker than `{best}`",
+            "warn",
+            f"class `{worst}` recall {recalls[worst]:.2f} (support {supports[worst]}) vs "
+            f"`{best}` {recalls[best]:.2f} (support {supports[best]})",
+            ["fewer or harder examples of that class", "class imbalance"],
+            f"For `{worst}`: {fix}.",
+        )
+    ]
+
+
+def check_integrity(integrity: dict[str, Any], data_stats: dict[str, Any]) -> list[Finding]:
+    findings = []
+    evaluated, selected = integrity.get("evaluated_sha256"), integrity.get("selected_sha256")
+    if evaluated and selected and evaluated != selected:
+        findings.append(
+            Finding(
+                "wrong_checkpoint",
+                "The evaluated weights are not the selected checkpoint",
+                "fail",
+                f"evaluated {evaluated[:12]}..., selected {selected[:12]}...",
+                ["the model directory was written from another checkpoint"],
+                "Re-run `textclass evaluate` on the run's model/ directory.",
+            )
+        )
+    overlap = data_stats.get("cross_split_duplicates", {})
+    if any(overlap.values()):
+        findings.append(
+            Finding(
+                "split_overlap",
+                "Validation/test texts also occur in training",
+                "warn",
+                ", ".join(f"{k}: {v} texts" for k, v in overlap.items() if v),
+                ["duplicates across the given files (leakage inflates the metrics)"],
+                "Remove those rows from validation/test, or let textclass split one file.",
+            )
+        )
+    return findings
+
+
+def diagnose(
+    monitor: dict[str, Any],
+    history: list[dict[str, Any]],
+    metrics: dict[str, dict[str, Any]],
+    integrity: dict[str, Any],
+    data_stats: dict[str, Any],
+    class_weights: Any = "none",
+    loss: dict[str, Any] | None = None,
+) -> list[Finding]:
+    """Every finding for a finished run, failures first. `loss` is the run's objective as
+    recorded in diagnostics.json (`name`, `weights`, `siamese`): it shapes the multi-label
+    advice, and Siamese pairs (like sliding windows in `data_stats`) change the batch mix."""
+    train_windows = (data_stats.get("windows") or {}).get("train") or {}
+    windowed = train_windows.get("windows", 0) > train_windows.get("texts", 0)
+    resampled = windowed or bool((loss or {}).get("siamese"))
+    findings = check_learning(monitor, history) + check_batches(monitor, resampled)
+    multi = any(m.get("task") == MULTI_LABEL for m in metrics.values())
+    for split in (s for s in ("validation", "test") if s in metrics):
+        m = metrics[split]
+        found = check_multilabel_collapse(m, split, loss) if multi else check_collapse(m, split)
+        if found:
+            findings.append(found)
+    findings += check_convergence(history) + check_data_wait(history)
+    if "test" in metrics and multi:
+        findings += check_label_weakness(metrics["test"], loss)
+    elif "test" in metrics:
+        findings += check_class_weakness(metrics["test"], class_weights)
+    findings += check_integrity(integrity, data_stats)
+    order = {"fail": 0, "warn": 1, "ok": 2}
+    return sorted(findings, key=lambda f: order[f.severity])

@@ -1,0 +1,187 @@
+"""A trained classifier, loaded from a model directory, ready to predict.
+
+    clf = Classifier.load("runs/rotten_tomatoes/model")
+    clf.predict(["a gripping, beautifully shot film"])        # -> ["fresh"]
+    clf.predict_proba(["a gripping, beautifully shot film"])  # -> array([[0.97, 0.03]])
+
+The directory is a plain Hugging Face model directory plus `textclass.json` (labels, column
+names, cleaning settings); a directory without it (any fine-tuned classifier) loads too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer
+
+from textclass.config.schema import MULTI_LABEL, SINGLE_LABEL, CleaningConfig, WindowConfig
+from textclass.data.clean import clean_texts
+from textclass.data.encode import encode
+from textclass.errors import TextclassError
+from textclass.inference.forward import inference_model, predict_logits, probabilities
+from textclass.models import build as models
+from textclass.runtime import autocast_dtype, choose_device, choose_precision, tune_allocator
+
+MODEL_META = "textclass.json"
+
+
+class Classifier:
+    """Predicts labels and probabilities for texts (or text pairs)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        labels: list[str],
+        *,
+        cleaning: CleaningConfig | None = None,
+        max_length: int = 128,
+        columns: dict[str, str | None] | None = None,
+        meta: dict[str, Any] | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+    ):
+        self.device = torch.device(choose_device(device))
+        self.precision = choose_precision(precision, self.device.type)
+        self.model = model.to(self.device).eval()
+        # bf16 weights on CPUs with fast bf16 (cast in place: the Classifier owns the model).
+        self.runs_as = inference_model(self.model, self.precision, self.device)
+        # Autocast only where the weights were not cast already.
+        self.autocast = None if self.runs_as == "bf16-weights" else autocast_dtype(self.precision)
+        tune_allocator()
+        self.tokenizer = tokenizer
+        self.labels = list(labels)
+        self.cleaning = cleaning or CleaningConfig(enabled=False)
+        self.max_length = max_length
+        self.columns = columns or {"text": "text", "text_pair": None, "label": "label"}
+        self.meta = meta or {}
+        self.task = self.meta.get("task", SINGLE_LABEL)
+        window = self.meta.get("window")
+        self.window = WindowConfig(**window) if window else None  # sliding windows, long texts
+        # Multi-label decision thresholds, saved as {label: threshold}; 0.5 where absent.
+        saved = self.meta.get("thresholds") or {}
+        self.thresholds = np.array([float(saved.get(label, 0.5)) for label in self.labels])
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task == MULTI_LABEL
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        backend: str = "auto",
+    ) -> Classifier:
+        """Load a model directory. `backend`: `torch`, `onnx` (a `textclass export` directory,
+        run with ONNX Runtime on the CPU) or `auto` (onnx where there is a model.onnx and no
+        PyTorch weights)."""
+        path = Path(path)
+        models.register_architectures()
+        if not (path / "config.json").is_file():
+            hint = " (a run directory? use its model/ folder)" if (path / "model").is_dir() else ""
+            raise TextclassError(f"{path} is not a model directory: no config.json{hint}.")
+        meta_file = path / MODEL_META
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        if backend not in ("auto", "torch", "onnx"):
+            raise TextclassError(f"backend {backend!r}: use auto, torch or onnx.")
+        if backend == "auto":
+            onnx_only = (path / "model.onnx").is_file() and not any(path.glob("*.safetensors"))
+            backend = "onnx" if onnx_only else "torch"
+        if backend == "onnx":
+            from textclass.export.onnx import OnnxSequenceClassifier
+
+            if not (path / "model.onnx").is_file():
+                raise TextclassError(
+                    f"{path} has no model.onnx; create one with `textclass export {path}`."
+                )
+            model = OnnxSequenceClassifier(path)
+            device, precision = "cpu", "fp32"
+        else:
+            model = models.load_trained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        labels = meta.get("labels") or [
+            model.config.id2label[i] for i in range(model.config.num_labels)
+        ]
+        if not meta.get("task") and getattr(model.config, "problem_type", None) == (
+            "multi_label_classification"
+        ):
+            meta = {**meta, "task": MULTI_LABEL}
+        cleaning = CleaningConfig(**meta["cleaning"]) if "cleaning" in meta else None
+        return cls(
+            model,
+            tokenizer,
+            labels,
+            cleaning=cleaning,
+            max_length=meta.get(
+                "max_length", min(getattr(tokenizer, "model_max_length", 512), 512)
+            ),
+            columns=meta.get("columns"),
+            meta=meta,
+            device=device,
+            precision=precision,
+        )
+
+    def _prepare(self, texts: Sequence[str] | str, clean: bool) -> list[str]:
+        if isinstance(texts, str):
+            raise TypeError("pass a list of texts, e.g. clf.predict([text]), not a single string")
+        texts = ["" if t is None else str(t) for t in texts]
+        return clean_texts(texts, self.cleaning) if clean else texts
+
+    def predict_proba(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        *,
+        batch_size: int = 64,
+        clean: bool = True,
+    ) -> np.ndarray:
+        """Probabilities, shape (len(texts), len(self.labels)), columns in `labels` order: a
+        distribution over classes, or (multi-label) each label's own probability."""
+        texts = self._prepare(texts, clean)
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        pairs = self._prepare(text_pairs, clean) if text_pairs is not None else None
+        if pairs is not None and len(pairs) != len(texts):
+            raise TextclassError(
+                f"{len(texts)} texts but {len(pairs)} text pairs; they must match."
+            )
+        dataset = encode(self.tokenizer, texts, pairs, self.max_length, window=self.window)
+        logits = predict_logits(
+            self.model,
+            dataset,
+            batch_size,
+            self.tokenizer.pad_token_id or 0,
+            self.device,
+            self.autocast,
+        )
+        return probabilities(logits, self.task)
+
+    def decide(self, probs: np.ndarray) -> list[str] | list[list[str]]:
+        """Labels from probabilities: the most probable class, or (multi-label) every label at
+        or above its tuned threshold."""
+        if self.multi_label:
+            return [
+                [self.labels[k] for k in np.flatnonzero(row)] for row in probs >= self.thresholds
+            ]
+        return [self.labels[i] for i in probs.argmax(axis=1)]
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        *,
+        batch_size: int = 64,
+    ) -> list[str] | list[list[str]]:
+        """The most probable label of each text; multi-label: the list of its labels."""
+        return self.decide(self.predict_proba(texts, text_pairs, batch_size=batch_size))
+
+    def __repr__(self) -> str:
+        where = f"device={self.device.type}, precision={self.precision} ({self.runs_as})"
+        return f"Classifier(task={self.task}, labels={self.labels}, {where})"

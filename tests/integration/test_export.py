@@ -1,0 +1,137 @@
+"""ONNX export: the exported model matches PyTorch, loads with Classifier.load, and serves."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli
+
+pytest.importorskip("onnxruntime")
+
+from fastapi.testclient import TestClient
+
+from tests.serving_helpers import LABELS, load, make_model_dir
+from textclass.errors import TextclassError
+from textclass.export.onnx import OnnxSequenceClassifier, export_onnx
+
+TEXTS = [
+    "a gripping, beautifully shot film",
+    "dull",
+    "",
+    "the plot goes nowhere, and the dialogue is wooden " * 6,  # truncated at max_length
+    "<b>Loved it</b> &amp; would see it again: https://example.com",
+    "not bad, not great",
+    "meh.",
+]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_model_dir, tmp_path_factory):
+    return make_model_dir(tiny_model_dir, tmp_path_factory.mktemp("export") / "model")
+
+
+@pytest.fixture(scope="module")
+def exported(model_dir):
+    return export_onnx(model_dir)
+
+
+def test_fp32_export_matches_pytorch(model_dir, exported):
+    assert exported == model_dir.with_name("model-onnx")
+    files = {p.name for p in exported.iterdir()}
+    assert {"model.onnx", "config.json", "textclass.json", "tokenizer.json"} <= files
+    assert "model.safetensors" not in files
+    meta = json.loads((exported / "textclass.json").read_text())
+    assert meta["labels"] == LABELS and meta["export"]["quantize"] is None
+    assert meta["export"]["max_prob_diff"] <= 1e-4
+
+    onnx_clf = load(exported)  # backend auto: ONNX Runtime, as there are no torch weights
+    assert isinstance(onnx_clf.model, OnnxSequenceClassifier)
+    assert onnx_clf.labels == LABELS and onnx_clf.max_length == 48
+    torch_probs = load(model_dir).predict_proba(TEXTS)
+    for batch_size in (1, 3, 64):  # dynamic batch and sequence axes
+        onnx_probs = onnx_clf.predict_proba(TEXTS, batch_size=batch_size)
+        assert np.abs(onnx_probs - torch_probs).max() <= 1e-4
+
+
+def test_dynamic_axes(exported):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(exported / "model.onnx"))
+    shapes = {i.name: i.shape for i in session.get_inputs()}
+    assert shapes["input_ids"] == ["batch", "sequence"]
+    assert shapes["attention_mask"] == ["batch", "sequence"]
+    assert session.get_outputs()[0].shape == ["batch", 2]
+
+
+def test_int8_export(model_dir, tmp_path):
+    target = export_onnx(model_dir, tmp_path / "int8", quantize="int8")
+    fp32_size = (model_dir.with_name("model-onnx") / "model.onnx").stat().st_size
+    assert (target / "model.onnx").stat().st_size < fp32_size
+    meta = json.loads((target / "textclass.json").read_text())
+    assert meta["export"]["quantize"] == "int8"
+    probs = load(target).predict_proba(TEXTS)
+    assert np.abs(probs - load(model_dir).predict_proba(TEXTS)).max() < 0.05
+
+
+def test_pair_model_export(tiny_model_dir, tmp_path):
+    source = make_model_dir(tiny_model_dir, tmp_path / "model", pair=True)
+    target = export_onnx(source, tmp_path / "onnx")
+    texts, pairs = ["is it good?", "what year", ""], ["it is great", "1999", "nothing"]
+    diff = load(target).predict_proba(texts, pairs) - load(source).predict_proba(texts, pairs)
+    assert np.abs(diff).max() <= 1e-4
+
+
+def test_exported_model_serves(exported, model_dir):
+    from textclass.serving.app import ServeSettings, create_app
+
+    app = create_app(ServeSettings(model_dir=exported))  # loaded in the lifespan
+    with TestClient(app) as client:
+        info = client.get("/v1/model").json()
+        assert info["backend"] == "onnx" and info["labels"] == LABELS
+        body = client.post("/v1/predict", json={"texts": TEXTS}).json()
+    got = [[p["probabilities"][label] for label in LABELS] for p in body["predictions"]]
+    np.testing.assert_allclose(got, load(model_dir).predict_proba(TEXTS), atol=1e-4)
+
+
+def test_backend_choice_errors(model_dir, exported):
+    with pytest.raises(TextclassError, match="textclass export"):
+        load(model_dir, backend="onnx")
+    with pytest.raises(TextclassError, match="use auto, torch or onnx"):
+        load(model_dir, backend="tensorrt")
+    with pytest.raises(TextclassError, match="already an ONNX export"):
+        export_onnx(exported)
+    with pytest.raises(TextclassError, match="only int8"):
+        export_onnx(model_dir, quantize="int4")
+
+
+def test_export_cli_on_a_trained_model(monkeypatch, capsys, tmp_path, tiny_config):
+    import textclass
+
+    result = textclass.train(tiny_config("train.max_steps=2"))
+    out = tmp_path / "onnx"
+    code, stdout, err = run_cli(
+        monkeypatch, capsys, "export", str(result.model_dir), "--format", "onnx", "-o", str(out)
+    )
+    assert code == 0, err
+    assert "max probability difference" in stdout and (out / "model.onnx").is_file()
+    meta = json.loads((out / "textclass.json").read_text())
+    assert (
+        meta["metrics"] == json.loads((result.model_dir / "textclass.json").read_text())["metrics"]
+    )
+
+    # predict_file (and so `textclass predict`) runs the export through Classifier.load.
+    texts = tmp_path / "new.csv"
+    pd.DataFrame({"text": ["great film", "awful", "fine"]}).to_csv(texts, index=False)
+    textclass.predict_file(out, texts, tmp_path / "onnx.csv", progress=False)
+    rows = pd.read_csv(tmp_path / "onnx.csv")
+    expected = load(result.model_dir).predict_proba(["great film", "awful", "fine"])
+    np.testing.assert_allclose(rows[["prob_fresh", "prob_rotten"]], expected, atol=1e-4)
+
+    code, _, err = run_cli(monkeypatch, capsys, "export", str(result.model_dir), "-o", str(out))
+    assert code == 2 and "--overwrite" in err
+    code, _, err = run_cli(monkeypatch, capsys, "export", str(result.model_dir), "--format", "tf")
+    assert code == 2 and "only onnx" in err
