@@ -362,7 +362,7 @@ def test_task_dependent_options_are_checked_once_the_data_is_read(tiny_config, t
     import textclass
     from textclass.config.schema import check_task_options
 
-    with pytest.raises(ConfigError, match="f1_micro is a multi-label metric"):
+    with pytest.raises(ConfigError, match="f1_micro does not apply to single_label"):
         textclass.train(tiny_config("train.metric=f1_micro"), report=False)
     cfg = tiny_config("train.siamese.enabled=true")
     with pytest.raises(ConfigError, match="siamese needs single-label data"):

@@ -13,9 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from textclass.config.tasks import TASKS, Task, get_task
 from textclass.errors import ConfigError, did_you_mean
-
-SINGLE_LABEL, MULTI_LABEL = "single_label", "multi_label"  # the values of `data.task`
 
 
 class _Section(BaseModel):
@@ -68,7 +67,7 @@ class DataConfig(_Section):
     group_column: str | None = None  # rows sharing a group never straddle splits
     # single_label: one class per text; multi_label: any number (a JSON list, or a string cut
     # at label_delimiter); auto: multi_label when labels are lists or label_delimiter is set.
-    task: Literal["auto", "single_label", "multi_label"] = "auto"
+    task: Literal["auto", "single_label", "multi_label", "regression"] = "auto"
     label_delimiter: str | None = None  # e.g. "|" for CSV cells like "HUM|HUM:ind"
     split: SplitConfig = SplitConfig()
     max_samples: int | None = Field(None, gt=0)  # cap on training rows (quick experiments)
@@ -185,9 +184,9 @@ class EarlyStoppingConfig(_Section):
 
 
 class LossConfig(_Section):
-    """The training objective. auto: cross-entropy (single-label) or BCE (multi-label)."""
+    """The training objective. auto: the task's own (cross-entropy, BCE, or MSE for regression)."""
 
-    name: Literal["auto", "cross_entropy", "focal", "bce"] = "auto"
+    name: Literal["auto", "cross_entropy", "focal", "bce", "mse", "huber"] = "auto"
     label_smoothing: float = Field(0.0, ge=0, lt=1)  # cross-entropy only
     gamma: float = Field(2.0, ge=0)  # focal: down-weights easy examples by (1 - p)^gamma
     # focal alpha: one number (binary/multi-label: weight of positives), or null for none;
@@ -195,6 +194,7 @@ class LossConfig(_Section):
     alpha: float | None = Field(None, gt=0, lt=1)
     # Multi-label BCE/focal: weight of each label's positives; balanced = negatives/positives.
     pos_weight: Literal["none", "balanced"] | dict[str, float] = "none"
+    huber_delta: float = Field(1.0, gt=0)  # huber: squared error below delta, linear above
 
 
 class SiameseConfig(_Section):
@@ -232,7 +232,9 @@ class TrainConfig(_Section):
     # Gradual unfreezing: start with the head only, unfreeze this many encoder layers (top
     # first) at each epoch boundary; embeddings last. None: everything trains from the start.
     unfreeze_layers_per_epoch: int | None = Field(None, gt=0)
-    metric: str = "f1_macro"  # validation metric that selects the best checkpoint
+    # Validation metric that selects the best checkpoint; auto: the task's (macro-F1, or RMSE
+    # for regression).
+    metric: str = "auto"
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     num_workers: int = Field(0, ge=0)  # DataLoader worker processes (0: batches built inline)
     num_threads: int | None = Field(None, gt=0)  # torch intra-op threads; None: one per core
@@ -261,17 +263,7 @@ class OutputConfig(_Section):
     name: str | None = None  # run directory name; None: the config's name, made unique
 
 
-SELECTION_METRICS = (
-    "accuracy",
-    "f1_macro",
-    "f1_weighted",
-    "precision_macro",
-    "recall_macro",
-    "f1_micro",
-    "f1_samples",
-    "subset_accuracy",
-)
-LOWER_IS_BETTER = ("loss", "log_loss")
+SELECTION_METRICS = ("auto", *dict.fromkeys(m for t in TASKS.values() for m in t.selection_metrics))
 
 
 class RunConfig(_Section):
@@ -302,7 +294,7 @@ class RunConfig(_Section):
                 "train.gradient_checkpointing applies to transformer encoders; the BiLSTM does "
                 "not support it (remove the option)"
             )
-        allowed = SELECTION_METRICS + LOWER_IS_BETTER
+        allowed = SELECTION_METRICS
         if self.train.metric not in allowed:
             raise ValueError(
                 f"train.metric `{self.train.metric}` is not one of {', '.join(allowed)}."
@@ -317,20 +309,32 @@ class RunConfig(_Section):
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
-MULTI_LABEL_METRICS = ("f1_micro", "f1_samples", "subset_accuracy")
+def selection_metric(cfg: RunConfig, task: Task | str) -> str:
+    """`train.metric`, with `auto` resolved to the task's default."""
+    return get_task(task).default_metric if cfg.train.metric == "auto" else cfg.train.metric
 
 
-def check_task_options(cfg: RunConfig, task: str) -> None:
+def check_task_options(cfg: RunConfig, task: Task | str) -> None:
     """Options that depend on the task, known once the data is read: all problems at once."""
+    task = get_task(task)
     problems = []
-    if task == MULTI_LABEL and cfg.train.siamese.enabled:
+    metric = selection_metric(cfg, task)
+    if metric not in task.selection_metrics:
         problems.append(
-            "train.siamese needs single-label data: same/different class is undefined for sets"
+            f"train.metric={metric} does not apply to {task.name} data; use one of "
+            f"{', '.join(task.selection_metrics)}"
         )
-    if task != MULTI_LABEL and cfg.train.metric in MULTI_LABEL_METRICS:
+    if cfg.train.loss.name != "auto" and cfg.train.loss.name not in task.losses:
         problems.append(
-            f"train.metric={cfg.train.metric} is a multi-label metric, but the data is "
-            "single-label; use f1_macro, accuracy, f1_weighted or loss"
+            f"train.loss.name={cfg.train.loss.name} does not apply to {task.name} data; use "
+            f"auto or one of {', '.join(task.losses)}"
         )
+    if task.name != "single_label" and cfg.train.siamese.enabled:
+        problems.append(
+            "train.siamese needs single-label data: same/different class is undefined for "
+            f"{task.name} targets"
+        )
+    if not task.has_labels and cfg.train.class_weights != "none":
+        problems.append("train.class_weights applies to classes; regression has none")
     if problems:
         raise ConfigError(problems)

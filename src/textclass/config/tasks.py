@@ -36,6 +36,17 @@ class Task:
     has_labels: ClassVar[bool] = True  # False: a numeric target, no classes
     has_probabilities: ClassVar[bool] = True
 
+    def __eq__(self, other: object) -> bool:  # a task equals its name, as saved in JSON
+        if isinstance(other, str):
+            return other == self.name
+        return isinstance(other, Task) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __str__(self) -> str:
+        return self.name
+
     def num_outputs(self, labels: Sequence[str]) -> int:
         return len(labels)
 
@@ -114,6 +125,8 @@ class SingleLabel(Task):
         "accuracy",
         "f1_macro",
         "f1_weighted",
+        "precision_macro",
+        "recall_macro",
         "roc_auc",
         "loss",
         "log_loss",
@@ -160,11 +173,13 @@ class MultiLabel(Task):
     problem_type = "multi_label_classification"
     default_loss = "bce"
     losses = ("bce", "focal")
-    default_metric = "f1_micro"
+    default_metric = "f1_macro"  # macro over labels: rare labels count as much as frequent ones
     selection_metrics = (
         "accuracy",
         "f1_macro",
         "f1_weighted",
+        "precision_macro",
+        "recall_macro",
         "f1_micro",
         "f1_samples",
         "subset_accuracy",

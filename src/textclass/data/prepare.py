@@ -19,7 +19,8 @@ import pandas as pd
 from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 
-from textclass.config.schema import MULTI_LABEL, SINGLE_LABEL, DataConfig
+from textclass.config.schema import DataConfig
+from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
 from textclass.data import datasets
 from textclass.data.clean import clean_texts
 from textclass.errors import DataError, did_you_mean
@@ -68,7 +69,7 @@ class PreparedData:
     columns: Columns
     stats: dict[str, Any] = field(default_factory=dict)
     file_hashes: dict[str, str] = field(default_factory=dict)
-    task: str = SINGLE_LABEL
+    task: str = SINGLE_LABEL.name
     label_delimiter: str | None = None
 
     def targets(self, split: str) -> np.ndarray:
@@ -294,7 +295,7 @@ def standardise(
     where: str,
     cleaning,
     need_label: bool = True,
-    task: str = SINGLE_LABEL,
+    task: str = SINGLE_LABEL.name,
     label_delimiter: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Select and rename the configured columns, clean texts, drop unusable rows (counted).
@@ -532,10 +533,10 @@ def _task(
     if cfg.task != "auto":
         return cfg.task, delimiter
     if delimiter or (spec and spec.task == MULTI_LABEL):
-        return MULTI_LABEL, delimiter
+        return MULTI_LABEL.name, delimiter
     if columns.label in train.columns and looks_multi_label(train[columns.label]):
-        return MULTI_LABEL, delimiter
-    return SINGLE_LABEL, delimiter
+        return MULTI_LABEL.name, delimiter
+    return SINGLE_LABEL.name, delimiter
 
 
 def _label_set(frame: pd.DataFrame, task: str) -> set[str]:

@@ -19,7 +19,8 @@ import torch
 from transformers import get_scheduler, set_seed
 
 from textclass.config.load import load_config
-from textclass.config.schema import MULTI_LABEL, RunConfig, check_task_options
+from textclass.config.schema import RunConfig, check_task_options, selection_metric
+from textclass.config.tasks import MULTI_LABEL
 from textclass.data.prepare import prepare_data
 from textclass.models import build as models
 from textclass.training.loop import Callback, make_optimizer, train_loader
@@ -204,6 +205,7 @@ def doctor(
     set_seed(cfg.seed)
     data = prepare_data(cfg.data, cfg.seed)
     check_task_options(cfg, data.task)
+    cfg.train.metric = selection_metric(cfg, data.task)
     tokenizer = models.build_tokenizer(cfg.model, training_texts(data.splits["train"]))
     model = models.build_model(cfg.model, data.labels, tokenizer, data.label_prior())
     train_data = encode_split(

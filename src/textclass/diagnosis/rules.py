@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from textclass.config.schema import MULTI_LABEL  # metrics["task"] of a multi-label run
+from textclass.config.tasks import MULTI_LABEL
 from textclass.training.loop import Callback
 
 log = logging.getLogger(__name__)

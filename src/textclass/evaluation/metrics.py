@@ -17,7 +17,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from textclass.config.schema import MULTI_LABEL, SINGLE_LABEL
+from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
 
 LABEL_SEPARATOR = "|"  # a label set in predictions files and tables: `a|b`, empty for none
 
@@ -41,7 +41,7 @@ def compute_metrics(
     y_true: np.ndarray,
     probs: np.ndarray,
     labels: list[str],
-    task: str = SINGLE_LABEL,
+    task: str = SINGLE_LABEL.name,
     thresholds: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Accuracy, P/R/F1 (macro, weighted, per class), confusion matrix, ROC-AUC, log loss.
@@ -135,7 +135,7 @@ def multilabel_metrics(
         "predicted": float(y_pred.sum(axis=1).mean()),
     }
     out["labels"] = list(labels)
-    out["task"] = MULTI_LABEL
+    out["task"] = MULTI_LABEL.name
     return out
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
-from textclass.config.schema import MULTI_LABEL, SINGLE_LABEL, CleaningConfig, WindowConfig
+from textclass.config.schema import CleaningConfig, WindowConfig
+from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
 from textclass.data.clean import clean_texts
 from textclass.data.encode import encode
 from textclass.errors import TextclassError
@@ -60,7 +61,7 @@ class Classifier:
         self.max_length = max_length
         self.columns = columns or {"text": "text", "text_pair": None, "label": "label"}
         self.meta = meta or {}
-        self.task = self.meta.get("task", SINGLE_LABEL)
+        self.task = self.meta.get("task", SINGLE_LABEL.name)
         window = self.meta.get("window")
         self.window = WindowConfig(**window) if window else None  # sliding windows, long texts
         # Multi-label decision thresholds, saved as {label: threshold}; 0.5 where absent.
@@ -112,7 +113,7 @@ class Classifier:
         if not meta.get("task") and getattr(model.config, "problem_type", None) == (
             "multi_label_classification"
         ):
-            meta = {**meta, "task": MULTI_LABEL}
+            meta = {**meta, "task": MULTI_LABEL.name}
         cleaning = CleaningConfig(**meta["cleaning"]) if "cleaning" in meta else None
         return cls(
             model,

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from textclass.config.schema import MULTI_LABEL, SINGLE_LABEL
+from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
 from textclass.data.encode import Collator, EncodedTexts, LengthGroupedBatches
 from textclass.models.attention import fast_attention
 

@@ -342,7 +342,7 @@ def _multilabel_results(run_dir: Path, metrics: dict[str, Any], labels: list[str
         support = y.sum(axis=0)
         by_support = sorted(range(len(labels)), key=lambda k: (-support[k], labels[k]))
         results[split] = {
-            "task": MULTI_LABEL,
+            "task": MULTI_LABEL.name,
             **{k: m.get(k) for k in MULTILABEL_KEYS},
             "per_class": m["per_class"],
             "labels_per_text": m["labels_per_text"],

@@ -31,10 +31,11 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from textclass.config.schema import LOWER_IS_BETTER, SINGLE_LABEL, RunConfig
+from textclass.config.schema import RunConfig
+from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
 from textclass.data.encode import Collator, EncodedTexts, LengthGroupedBatches, SiameseBatches
 from textclass.errors import TextclassError, TrainingInterrupted
-from textclass.evaluation.metrics import MULTI_LABEL, compute_metrics
+from textclass.evaluation.metrics import compute_metrics
 from textclass.inference.forward import predict_logits, probabilities
 from textclass.models import build as models
 from textclass.models.attention import fast_attention
@@ -216,7 +217,7 @@ def evaluate(
     pad_id: int,
     device: torch.device,
     precision: str,
-    task: str = SINGLE_LABEL,
+    task: str = SINGLE_LABEL.name,
     thresholds: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Metrics and probabilities on a labelled dataset. `loss` is the model's own likelihood:
@@ -308,7 +309,7 @@ def stop_on_signals(state: TrainState) -> Iterator[None]:
 def _improved(value: float, best: float | None, metric: str, min_delta: float) -> bool:
     if best is None:
         return True
-    if metric in LOWER_IS_BETTER:
+    if metric in ("loss", "log_loss", "rmse", "mae", "mse"):
         return value < best - min_delta
     return value > best + min_delta
 
@@ -327,7 +328,7 @@ class FitContext:
     precision: str
     checkpoint_dir: Path
     callbacks: list[Callback] = field(default_factory=list)
-    task: str = SINGLE_LABEL
+    task: str = SINGLE_LABEL.name
 
 
 def _timed(batches: Any, state: TrainState) -> Iterator[dict[str, torch.Tensor]]:

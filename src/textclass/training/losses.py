@@ -23,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from textclass.config.schema import MULTI_LABEL, SINGLE_LABEL, SiameseConfig, TrainConfig
+from textclass.config.schema import SiameseConfig, TrainConfig
+from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
 from textclass.errors import ConfigError
 from textclass.models.build import text_embedding
 

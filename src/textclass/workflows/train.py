@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from transformers import set_seed
 
 from textclass.config.load import load_config
-from textclass.config.schema import RunConfig, WindowConfig, check_task_options
+from textclass.config.schema import RunConfig, WindowConfig, check_task_options, selection_metric
 from textclass.data.encode import EncodedTexts, encode, first_windows
 from textclass.data.prepare import (
     MULTI_LABEL,
@@ -116,7 +116,7 @@ def encode_split(
     frame: pd.DataFrame,
     labels: list[str],
     max_length: int,
-    task: str = SINGLE_LABEL,
+    task: str = SINGLE_LABEL.name,
     window: WindowConfig | None = None,
 ) -> EncodedTexts:
     y = label_targets(frame, labels, task)
@@ -185,6 +185,7 @@ def train(
     set_seed(cfg.seed)
     data = prepare_data(cfg.data, cfg.seed, frames)
     check_task_options(cfg, data.task)
+    cfg.train.metric = selection_metric(cfg, data.task)  # `auto` resolved, saved as such
     device = choose_device(cfg.train.device)
     precision = choose_precision(cfg.train.precision, device)
     env = environment_record(device, precision, cfg.seed, data.file_hashes)
