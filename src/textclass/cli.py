@@ -65,11 +65,12 @@ def train(
             "give a config file (e.g. configs/rotten_tomatoes.yaml) or --resume RUN_DIR."
         )
     result = run_train(config, overrides, output=output, overwrite=overwrite, resume=resume)
-    from textclass.evaluation.metrics import summary_line
+    from textclass.config.tasks import get_task
 
+    test = result.metrics["test"]
     typer.echo(
         f"\nrun directory: {result.run_dir}\n"
-        f"test {summary_line(result.metrics['test'])}\n"
+        f"test {get_task(test.get('task')).summary_line(test)}\n"
         f"model: {result.model_dir}"
     )
 
@@ -93,7 +94,7 @@ def evaluate(
     encoding: Annotated[str, typer.Option()] = "utf-8",
 ) -> None:
     """Metrics of a trained model on any labelled file."""
-    from textclass.evaluation.metrics import summary_line
+    from textclass.config.tasks import get_task
     from textclass.workflows.train import evaluate_model
 
     metrics, preds = evaluate_model(
@@ -108,7 +109,7 @@ def evaluate(
     for target in (output, predictions):
         if target is not None and target.exists():
             raise TextclassError(f"{target} exists; choose another file name.")
-    typer.echo(summary_line(metrics))
+    typer.echo(get_task(metrics.get("task")).summary_line(metrics))
     for label, row in metrics["per_class"].items():
         typer.echo(
             f"  {label:>20}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  "

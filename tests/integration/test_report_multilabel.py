@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 import textclass
+from textclass.config.tasks import MULTI_LABEL
 from textclass.diagnosis.rules import check_label_weakness, check_multilabel_collapse, diagnose
-from textclass.evaluation.metrics import compute_metrics, multilabel_metrics
+from textclass.evaluation.metrics import classification_metrics
 from textclass.reporting.build import (
     _objective,
     _window_blocks,
@@ -32,7 +33,7 @@ def _gold(n: int = 200, seed: int = 0) -> np.ndarray:
 
 
 def _metrics(probs: np.ndarray, y: np.ndarray) -> dict:
-    return multilabel_metrics(y, probs, LABELS)
+    return MULTI_LABEL.metrics(y, probs, LABELS)
 
 
 def test_multilabel_collapse_rules_on_synthetic_metrics():
@@ -105,7 +106,7 @@ def test_batch_mix_check_allows_for_siamese_pairs_and_windows():
 def test_single_label_collapse_still_uses_the_confusion_matrix():
     y = np.array([0, 1] * 50)
     probs = np.tile([0.9, 0.1], (100, 1))
-    metrics = compute_metrics(y, probs, ["ham", "spam"])
+    metrics = classification_metrics(y, probs, ["ham", "spam"])
     findings = {f.check: f for f in diagnose({}, [], {"test": metrics}, {}, {})}
     assert set(findings) == {"collapse_test", "class_weakness"}
     assert "majority-class baseline" in findings["collapse_test"].evidence

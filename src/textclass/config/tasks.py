@@ -150,8 +150,7 @@ class SingleLabel(Task):
         from textclass.evaluation.metrics import classification_metrics
 
         out = classification_metrics(y, outputs, list(labels))
-        out["loss"] = self.loss(y, outputs)
-        return out
+        return {**out, "loss": self.loss(y, outputs), "task": self.name}
 
     def loss(self, y, outputs) -> float:
         picked = outputs[np.arange(len(outputs)), np.asarray(y)]
@@ -215,8 +214,7 @@ class MultiLabel(Task):
         from textclass.evaluation.metrics import multilabel_metrics
 
         out = multilabel_metrics(y, outputs, list(labels), thresholds)
-        out["loss"] = out["log_loss"]
-        return out
+        return {**out, "loss": out["log_loss"], "task": self.name}
 
     def loss(self, y, outputs) -> float:
         clipped = np.clip(outputs.astype(np.float64), 1e-7, 1 - 1e-7)
@@ -270,8 +268,7 @@ class Regression(Task):
         from textclass.evaluation.metrics import regression_metrics
 
         out = regression_metrics(np.asarray(y), np.asarray(outputs).reshape(-1))
-        out["loss"] = out["mse"]
-        return out
+        return {**out, "loss": out["mse"], "task": self.name}
 
     def loss(self, y, outputs) -> float:
         return float(np.mean((np.asarray(y) - np.asarray(outputs).reshape(-1)) ** 2))

@@ -1,25 +1,28 @@
-"""Metrics from gold labels and predicted probabilities, computed with scikit-learn."""
+"""Metrics from gold targets and model outputs, computed with scikit-learn and SciPy.
+
+Which function a run uses is the task's choice (`textclass.config.tasks`); intervals are in
+`intervals.py`, calibration in `calibration.py`."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import pandas as pd
+from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
     hamming_loss,
     log_loss,
+    mean_absolute_error,
+    mean_squared_error,
     precision_recall_fscore_support,
+    r2_score,
     roc_auc_score,
 )
 
-from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
-
-LABEL_SEPARATOR = "|"  # a label set in predictions files and tables: `a|b`, empty for none
+from textclass.config.tasks import LABEL_SEPARATOR
 
 
 def _finite(value: float) -> float | None:
@@ -37,20 +40,11 @@ def _roc_auc(y_true: np.ndarray, probs: np.ndarray) -> float | None:
     return float(np.mean(scores))
 
 
-def compute_metrics(
-    y_true: np.ndarray,
-    probs: np.ndarray,
-    labels: list[str],
-    task: str = SINGLE_LABEL.name,
-    thresholds: np.ndarray | None = None,
+def classification_metrics(
+    y_true: np.ndarray, probs: np.ndarray, labels: list[str]
 ) -> dict[str, Any]:
-    """Accuracy, P/R/F1 (macro, weighted, per class), confusion matrix, ROC-AUC, log loss.
-
-    Multi-label (`y_true` a 0/1 matrix, `probs` per-label sigmoid outputs): see
-    `multilabel_metrics`.
-    """
-    if task == MULTI_LABEL:
-        return multilabel_metrics(y_true, probs, labels, thresholds)
+    """Single-label: accuracy, P/R/F1 (macro, weighted, per class), confusion matrix, ROC-AUC,
+    log loss."""
     y_true = np.asarray(y_true)
     y_pred = probs.argmax(axis=1)
     ids = list(range(len(labels)))
@@ -135,7 +129,6 @@ def multilabel_metrics(
         "predicted": float(y_pred.sum(axis=1).mean()),
     }
     out["labels"] = list(labels)
-    out["task"] = MULTI_LABEL.name
     return out
 
 
@@ -144,200 +137,19 @@ def join_labels(matrix: np.ndarray, labels: list[str]) -> list[str]:
     return [LABEL_SEPARATOR.join(labels[k] for k in np.flatnonzero(row)) for row in matrix]
 
 
-def predictions_frame(
-    frame: pd.DataFrame,
-    probs: np.ndarray,
-    labels: list[str],
-    thresholds: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Text, gold, predicted label and one probability column per class. Multi-label
-    (`thresholds` given): gold and predicted are `a|b` strings of the labels at or above their
-    threshold."""
-    out = pd.DataFrame({"text": frame["text"].to_numpy()})
-    if "text_pair" in frame.columns:
-        out["text_pair"] = frame["text_pair"].to_numpy()
-    if thresholds is not None:
-        if "label" in frame.columns:
-            out["gold"] = [LABEL_SEPARATOR.join(v) for v in frame["label"]]
-        out["predicted"] = join_labels(probs >= thresholds, labels)
-        for i, label in enumerate(labels):
-            out[f"prob_{label}"] = probs[:, i].round(6)
-        return out
-    if "label" in frame.columns:
-        out["gold"] = frame["label"].to_numpy()
-    out["predicted"] = [labels[i] for i in probs.argmax(axis=1)]
-    for i, label in enumerate(labels):
-        out[f"prob_{label}"] = probs[:, i].round(6)
-    return out
-
-
-def summary_line(metrics: dict[str, Any]) -> str:
-    if metrics.get("task") == MULTI_LABEL:
-        parts = [
-            f"micro-F1 {metrics['f1_micro']:.4f}",
-            f"macro-F1 {metrics['f1_macro']:.4f}",
-            f"samples-F1 {metrics['f1_samples']:.4f}",
-            f"subset accuracy {metrics['subset_accuracy']:.4f}",
-            f"Hamming loss {metrics['hamming_loss']:.4f}",
-        ]
-        return ", ".join(parts) + f" (n={metrics['n']})"
-    parts = [f"accuracy {metrics['accuracy']:.4f}", f"macro-F1 {metrics['f1_macro']:.4f}"]
-    if metrics.get("roc_auc") is not None:
-        parts.append(f"ROC-AUC {metrics['roc_auc']:.4f}")
-    if metrics.get("log_loss") is not None:
-        parts.append(f"log loss {metrics['log_loss']:.4f}")
-    return ", ".join(parts) + f" (n={metrics['n']})"
-
-
-# ---------------------------------------------------------------- uncertainty and calibration
-
-
-def _scores_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
-    """Metrics from stacked confusion matrices (B, K, K): rows gold, columns predicted."""
-    tp = np.diagonal(cm, axis1=1, axis2=2).astype(np.float64)
-    support = cm.sum(axis=2)
-    predicted = cm.sum(axis=1)
-    n = cm.sum(axis=(1, 2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    weights = support / np.maximum(n[:, None], 1)
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """RMSE, MAE, MSE, R², Pearson and Spearman correlation of predicted against true values."""
+    y_true, y_pred = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+    constant = np.ptp(y_true) == 0 or np.ptp(y_pred) == 0  # correlations undefined
+    mse = float(mean_squared_error(y_true, y_pred))
     return {
-        "accuracy": tp.sum(axis=1) / np.maximum(n, 1),
-        "precision_macro": precision.mean(axis=1),
-        "recall_macro": recall.mean(axis=1),
-        "f1_macro": f1.mean(axis=1),
-        "f1_weighted": (f1 * weights).sum(axis=1),
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
+        "n": len(y_true),
+        "rmse": math.sqrt(mse),
+        "mae": float(mean_absolute_error(y_true, y_pred)),
+        "mse": mse,
+        "r2": float(r2_score(y_true, y_pred)) if len(y_true) > 1 else None,
+        "pearson": None if constant else float(pearsonr(y_true, y_pred).statistic),
+        "spearman": None if constant else float(spearmanr(y_true, y_pred).statistic),
+        "target_mean": float(y_true.mean()),
+        "target_std": float(y_true.std()),
     }
-
-
-def resample_counts(n: int, resamples: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Bootstrap resamples of n rows as row multiplicities, (≤100, n) float matrices at a
-    time: a resample's sum of any per-row statistic is then one matrix product."""
-    for start in range(0, resamples, 100):
-        b = min(100, resamples - start)
-        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(b)])
-        yield counts.astype(np.float64)
-
-
-def percentile_interval(values: np.ndarray, confidence: float) -> list[float]:
-    """The central `confidence` interval of bootstrap values, [low, high]."""
-    tail = (1 - confidence) / 2 * 100
-    return [float(v) for v in np.percentile(values, [tail, 100 - tail])]
-
-
-def bootstrap_intervals(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    labels: list[str],
-    resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Percentile bootstrap intervals for accuracy, macro/weighted scores and per-class P/R/F1.
-
-    Resamples whole examples with replacement; all resamples are scored at once from their
-    confusion matrices (vectorised: 1000 resamples of 10,000 examples take well under a second).
-    """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    k, n = len(labels), len(y_true)
-    rng = np.random.default_rng(seed)
-    codes = (y_true * k + y_pred).astype(np.int64)
-    out: dict[str, Any] = {"resamples": resamples, "confidence": confidence}
-    chunks = []
-    for start in range(0, resamples, 100):  # bounded memory: 100 resamples at a time
-        b = min(100, resamples - start)
-        idx = rng.integers(0, n, size=(b, n))
-        flat = codes[idx] + (np.arange(b)[:, None] * k * k)
-        chunks.append(np.bincount(flat.ravel(), minlength=b * k * k).reshape(b, k, k))
-    scores = _scores_from_confusion(np.concatenate(chunks))
-    for name in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted"):
-        out[name] = percentile_interval(scores[name], confidence)
-    out["per_class"] = {}
-    for i, label in enumerate(labels):
-        out["per_class"][label] = {
-            m: percentile_interval(scores[m][:, i], confidence)
-            for m in ("precision", "recall", "f1")
-        }
-    return out
-
-
-def calibration(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> dict[str, Any]:
-    """Expected calibration error of the top-class confidence, with the reliability bins."""
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == np.asarray(y_true)
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    table, ece = [], 0.0
-    for b in range(bins):
-        mask = which == b
-        if not mask.any():
-            continue
-        conf, acc = float(confidence[mask].mean()), float(correct[mask].mean())
-        ece += mask.mean() * abs(acc - conf)
-        table.append(
-            {
-                "low": float(edges[b]),
-                "high": float(edges[b + 1]),
-                "n": int(mask.sum()),
-                "confidence": conf,
-                "accuracy": acc,
-            }
-        )
-    return {"ece": float(ece), "bins": table}
-
-
-def multilabel_bootstrap_intervals(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    labels: list[str],
-    resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Percentile bootstrap intervals for multi-label micro/macro F1, subset accuracy and
-    per-label P/R/F1. Each resample is a vector of row multiplicities, so the per-label
-    TP/FP/FN of 100 resamples come from one matrix product."""
-    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
-    n = len(y_true)
-    rng = np.random.default_rng(seed)
-    tp_rows, fp_rows, fn_rows = y_true * y_pred, (1 - y_true) * y_pred, y_true * (1 - y_pred)
-    exact = (y_true == y_pred).all(axis=1).astype(np.float64)
-    tp, fp, fn, subset = [], [], [], []
-    for counts in resample_counts(n, resamples, rng):
-        tp.append(counts @ tp_rows)
-        fp.append(counts @ fp_rows)
-        fn.append(counts @ fn_rows)
-        subset.append(counts @ exact / n)
-    tp, fp, fn = np.concatenate(tp), np.concatenate(fp), np.concatenate(fn)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-        t, p_, n_ = tp.sum(1), fp.sum(1), fn.sum(1)
-        micro = np.where(2 * t + p_ + n_ > 0, 2 * t / (2 * t + p_ + n_), 0.0)
-
-    def interval(values: np.ndarray) -> list[float]:
-        return percentile_interval(values, confidence)
-
-    out: dict[str, Any] = {
-        "resamples": resamples,
-        "confidence": confidence,
-        "f1_micro": interval(micro),
-        "f1_macro": interval(f1.mean(axis=1)),
-        "subset_accuracy": interval(np.concatenate(subset)),
-    }
-    out["accuracy"] = out["subset_accuracy"]
-    out["per_class"] = {
-        label: {
-            "precision": interval(precision[:, i]),
-            "recall": interval(recall[:, i]),
-            "f1": interval(f1[:, i]),
-        }
-        for i, label in enumerate(labels)
-    }
-    return out

@@ -21,18 +21,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from textclass.config.tasks import LABEL_SEPARATOR, MULTI_LABEL
 from textclass.diagnosis.rules import Finding, diagnose
 from textclass.errors import TextclassError
-from textclass.evaluation.metrics import (
-    LABEL_SEPARATOR,
-    MULTI_LABEL,
+from textclass.evaluation.calibration import calibration
+from textclass.evaluation.intervals import (
     bootstrap_intervals,
-    calibration,
-    join_labels,
     multilabel_bootstrap_intervals,
     percentile_interval,
     resample_counts,
 )
+from textclass.evaluation.metrics import join_labels
 
 FIGURES_DIR = "report_files"
 MULTILABEL_KEYS = (

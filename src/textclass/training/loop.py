@@ -32,11 +32,10 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from textclass.config.schema import RunConfig
-from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
+from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL, get_task
 from textclass.data.encode import Collator, EncodedTexts, LengthGroupedBatches, SiameseBatches
 from textclass.errors import TextclassError, TrainingInterrupted
-from textclass.evaluation.metrics import compute_metrics
-from textclass.inference.forward import predict_logits, probabilities
+from textclass.inference.forward import predict_logits
 from textclass.models import build as models
 from textclass.models.attention import fast_attention
 from textclass.models.build import quiet_transformers
@@ -220,17 +219,12 @@ def evaluate(
     task: str = SINGLE_LABEL.name,
     thresholds: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics and probabilities on a labelled dataset. `loss` is the model's own likelihood:
-    cross-entropy (single-label) or mean binary cross-entropy (multi-label), unweighted."""
+    """Metrics and outputs (probabilities or values) on a labelled dataset. `loss` is the
+    model's own unweighted loss (cross-entropy, mean binary cross-entropy, or MSE)."""
+    task = get_task(task)
     logits = predict_logits(model, dataset, batch_size, pad_id, device, autocast_dtype(precision))
-    probs = probabilities(logits, task)
-    metrics = compute_metrics(dataset.labels, probs, labels, task, thresholds)
-    if task == MULTI_LABEL:
-        metrics["loss"] = metrics["log_loss"]
-    else:
-        picked = probs[np.arange(len(probs)), dataset.labels]
-        metrics["loss"] = float(-np.log(np.clip(picked, 1e-12, None)).mean())
-    return metrics, probs
+    outputs = task.outputs(logits)
+    return task.metrics(dataset.labels, outputs, labels, thresholds), outputs
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -26,6 +26,7 @@ from transformers import set_seed
 
 from textclass.config.load import load_config
 from textclass.config.schema import RunConfig, WindowConfig, check_task_options, selection_metric
+from textclass.config.tasks import LABEL_SEPARATOR, get_task
 from textclass.data.encode import EncodedTexts, encode, first_windows
 from textclass.data.prepare import (
     MULTI_LABEL,
@@ -40,12 +41,6 @@ from textclass.data.prepare import (
 )
 from textclass.diagnosis.rules import Finding, TrainingMonitor, diagnose
 from textclass.errors import DataError, TextclassError, did_you_mean
-from textclass.evaluation.metrics import (
-    LABEL_SEPARATOR,
-    compute_metrics,
-    predictions_frame,
-    summary_line,
-)
 from textclass.evaluation.thresholds import threshold_table, tune_thresholds
 from textclass.inference.classifier import MODEL_META, Classifier
 from textclass.models import build as models
@@ -275,11 +270,11 @@ def train(
         passes = {n: ({**tuned[n], "loss": m["loss"]}, p) for n, (m, p) in passes.items()}
     for name, (split_metrics, probs) in passes.items():
         metrics[name] = split_metrics
-        log.info("%s: %s", name, summary_line(split_metrics))
+        log.info("%s: %s", name, get_task(data.task).summary_line(split_metrics))
         if procs.is_main_process:
-            predictions_frame(data.splits[name], probs, data.labels, thresholds).to_csv(
-                run_dir / PREDICTIONS[name], index=False
-            )
+            get_task(data.task).predictions_frame(
+                data.splits[name], probs, data.labels, thresholds
+            ).to_csv(run_dir / PREDICTIONS[name], index=False)
     evaluated = clf.model.state_dict()
     integrity = {
         "selected_step": state.best_step,
@@ -338,10 +333,8 @@ def _tune_thresholds(
     tuned_metrics = {}
     for name, probs in probs_by_split.items():
         y = data.targets(name)
-        at_default = compute_metrics(y, probs, data.labels, MULTI_LABEL, default)
-        tuned = tuned_metrics[name] = compute_metrics(
-            y, probs, data.labels, MULTI_LABEL, thresholds
-        )
+        at_default = MULTI_LABEL.metrics(y, probs, data.labels, default)
+        tuned = tuned_metrics[name] = MULTI_LABEL.metrics(y, probs, data.labels, thresholds)
         summary[name] = {
             "default": {k: at_default[k] for k in keys},
             "tuned": {k: tuned[k] for k in keys},
@@ -461,8 +454,9 @@ def evaluate_model(
     probs = clf.predict_proba(frame["text"].tolist(), pairs, batch_size=batch_size, clean=False)
     y = label_targets(frame, clf.labels, clf.task)
     thresholds = clf.thresholds if clf.multi_label else None
-    metrics = compute_metrics(y, probs, clf.labels, clf.task, thresholds)
-    return metrics, predictions_frame(frame, probs, clf.labels, thresholds)
+    task = get_task(clf.task)
+    metrics = task.metrics(y, probs, clf.labels, thresholds)
+    return metrics, task.predictions_frame(frame, probs, clf.labels, thresholds)
 
 
 # ---------------------------------------------------------------- predict
