@@ -61,7 +61,7 @@ def worker(spec: dict) -> dict:
     from textclass.config.load import load_config
     from textclass.data.prepare import prepare_data
     from textclass.models import build as models
-    from textclass.workflows.train import encode_split
+    from textclass.workflows.build import encode_split
 
     cfg = load_config(
         ROOT / "configs" / "rotten_tomatoes.yaml",

@@ -23,8 +23,9 @@ _EXPORTS = {
     "load_config": "textclass.config.load",
     "RunResult": "textclass.workflows.train",
     "train": "textclass.workflows.train",
-    "evaluate_model": "textclass.workflows.train",
-    "predict_file": "textclass.workflows.train",
+    "fit_and_evaluate": "textclass.workflows.train",
+    "evaluate_model": "textclass.workflows.evaluate",
+    "predict_file": "textclass.workflows.predict",
 }
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "RunResult",
     "TextclassError",
     "evaluate_model",
+    "fit_and_evaluate",
     "load_config",
     "predict_file",
     "train",
@@ -46,7 +48,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
     from textclass.config.schema import RunConfig
     from textclass.errors import ConfigError, DataError, TextclassError
     from textclass.inference.classifier import Classifier
-    from textclass.workflows.train import RunResult, evaluate_model, predict_file, train
+    from textclass.workflows.evaluate import evaluate_model
+    from textclass.workflows.predict import predict_file
+    from textclass.workflows.train import RunResult, fit_and_evaluate, train
 
 
 def __getattr__(name: str) -> Any:

@@ -95,7 +95,7 @@ def evaluate(
 ) -> None:
     """Metrics of a trained model on any labelled file."""
     from textclass.config.tasks import get_task
-    from textclass.workflows.train import evaluate_model
+    from textclass.workflows.evaluate import evaluate_model
 
     metrics, preds = evaluate_model(
         model_dir,
@@ -151,7 +151,7 @@ def predict(
     ] = None,
 ) -> None:
     """Predict labels and probabilities for every row of a file, streaming it in chunks."""
-    from textclass.workflows.train import predict_file
+    from textclass.workflows.predict import predict_file
 
     if group_by is not None:
         from textclass.workflows import summaries

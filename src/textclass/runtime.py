@@ -188,4 +188,29 @@ def set_threads(num_threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-# ---------------------------------------------------------------- attention
+def configure_process(num_threads: int | None = None) -> dict[str, Any]:
+    """What an entry point (the CLI, `train`, the server, a benchmark) applies once: allocator
+    tuning and the thread count. Returns what is in force, for the run's record."""
+    return {"allocator_tuned": tune_allocator(), "threads": set_threads(num_threads)}
+
+
+_accelerator_settings: tuple[str, str] | None = None
+
+
+def accelerator_for(device: str, precision: str) -> Any:
+    """A fresh Accelerator for one run on this device and precision.
+
+    Accelerate keeps one process-wide state and refuses an Accelerator with other settings.
+    Runs of a process that keep their settings (a search's trials, cross-validation folds)
+    each get a new Accelerator over that state (its lists of prepared models and registered
+    objects start empty); a single process that asks for other settings (tests, notebooks) gets
+    a fresh state. This is the one place that touches Accelerate's state."""
+    from accelerate import Accelerator, PartialState
+    from accelerate.state import AcceleratorState
+
+    global _accelerator_settings
+    mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
+    if _accelerator_settings not in (None, (mixed, device)) and PartialState().num_processes == 1:
+        AcceleratorState._reset_state()
+    _accelerator_settings = (mixed, device)
+    return Accelerator(mixed_precision=mixed, cpu=device == "cpu")

@@ -35,6 +35,7 @@ class Task:
     report_sections: ClassVar[tuple[str, ...]]  # reporting/sections modules, in order
     has_labels: ClassVar[bool] = True  # False: a numeric target, no classes
     has_probabilities: ClassVar[bool] = True
+    tuned_thresholds: ClassVar[bool] = False  # per-label decision thresholds, tuned on validation
 
     def __eq__(self, other: object) -> bool:  # a task equals its name, as saved in JSON
         if isinstance(other, str):
@@ -139,9 +140,8 @@ class SingleLabel(Task):
         return column.map(index).to_numpy(dtype=np.int64)
 
     def outputs(self, logits: np.ndarray) -> np.ndarray:
-        z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
 
     def decide(self, outputs, labels, thresholds=None) -> list[str]:
         return [labels[i] for i in outputs.argmax(axis=1)]
@@ -188,6 +188,7 @@ class MultiLabel(Task):
     )
     history_metrics = ("accuracy", "f1_macro", "f1_micro", "f1_samples", "roc_auc", "log_loss")
     report_sections = ("multilabel", "thresholds")
+    tuned_thresholds = True
 
     def targets(self, column: pd.Series, labels: Sequence[str]) -> np.ndarray:
         index = {label: i for i, label in enumerate(labels)}
@@ -198,7 +199,7 @@ class MultiLabel(Task):
         return y
 
     def outputs(self, logits: np.ndarray) -> np.ndarray:
-        return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+        return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
 
     def cut(self, labels: Sequence[str], thresholds: np.ndarray | None) -> np.ndarray:
         return np.full(len(labels), 0.5) if thresholds is None else np.asarray(thresholds)

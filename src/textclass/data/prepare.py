@@ -20,7 +20,7 @@ from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 
 from textclass.config.schema import DataConfig
-from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
+from textclass.config.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, get_task
 from textclass.data import datasets
 from textclass.data.clean import clean_texts
 from textclass.errors import DataError, did_you_mean
@@ -73,7 +73,7 @@ class PreparedData:
     label_delimiter: str | None = None
 
     def targets(self, split: str) -> np.ndarray:
-        """Class ids (single-label) or a 0/1 matrix (multi-label) for a split."""
+        """Class ids (single-label), a 0/1 matrix (multi-label) or values (regression)."""
         return label_targets(self.splits[split], self.labels, self.task)
 
     def label_prior(self) -> np.ndarray | None:
@@ -81,15 +81,10 @@ class PreparedData:
         return self.targets("train").mean(axis=0) if self.task == MULTI_LABEL else None
 
 
-def label_targets(frame: pd.DataFrame, labels: list[str], task: str) -> np.ndarray:
-    """The `label` column as class ids (int64) or, multi-label, a float32 0/1 matrix."""
-    index = {label: i for i, label in enumerate(labels)}
-    if task == MULTI_LABEL:
-        y = np.zeros((len(frame), len(labels)), dtype=np.float32)
-        for row, values in enumerate(frame["label"]):
-            y[row, [index[v] for v in values]] = 1.0
-        return y
-    return frame["label"].map(index).to_numpy(dtype=np.int64)
+def label_targets(frame: pd.DataFrame, labels: list[str], task: Task | str) -> np.ndarray:
+    """The `label` column as the task's targets: class ids (int64), a float32 0/1 matrix
+    (multi-label) or float32 values (regression)."""
+    return get_task(task).targets(frame["label"], labels)
 
 
 # ---------------------------------------------------------------- reading
@@ -309,6 +304,8 @@ def standardise(
         out["text_pair"] = _as_text(frame[columns.text_pair])
     if need_label and task == MULTI_LABEL:
         out["label"] = [_label_list(v, label_delimiter) for v in frame[columns.label]]
+    elif need_label and task == REGRESSION:
+        out["label"] = _numbers(frame[columns.label], columns.label, where)
     elif need_label:
         lists = frame[columns.label].map(_is_list)
         if lists.any():
@@ -342,7 +339,7 @@ def standardise(
         log.warning("%s: dropped %d empty or too-short text(s)", where, int(too_short.sum()))
     out = out[~too_short]
     if need_label:
-        missing = out["label"].isna() if task == MULTI_LABEL else out["label"] == ""
+        missing = out["label"].isna() if task != SINGLE_LABEL else out["label"] == ""
         counts["missing_labels"] = int(missing.sum())
         if missing.all():
             raise DataError(f"{where}: every row lacks a label in column `{columns.label}`.")
@@ -359,6 +356,22 @@ def standardise(
         out = out[~dup]
     counts["kept"] = len(out)
     return out.reset_index(drop=True), counts
+
+
+def _numbers(column: pd.Series, name: str, where: str) -> pd.Series:
+    """A regression target as floats; empty cells become NaN (dropped and counted later), any
+    other cell that is not a number is an error naming its row."""
+    text = _as_text(column).str.strip()
+    values = pd.to_numeric(text.where(text != ""), errors="coerce")
+    bad = values.isna() & (text != "") | ~np.isfinite(values.fillna(0.0))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{where}, row {row + 1}: column `{name}` holds {text.iloc[row]!r}, which is not a "
+            f"number ({int(bad.sum())} such row(s)); a regression target must be numeric. Fix "
+            "those cells, or set data.task to single_label if the values are classes."
+        )
+    return values.astype(np.float64)
 
 
 # ---------------------------------------------------------------- splitting
@@ -389,6 +402,8 @@ def _split_off(
     if len(frame) and isinstance(frame["label"].iloc[0], list):
         return _split_off_multilabel(frame, fraction, seed)
     labels = frame["label"].to_numpy()
+    if labels.dtype.kind == "f":  # regression: stratify by deciles of the target
+        labels = pd.qcut(frame["label"], q=10, labels=False, duplicates="drop").to_numpy()
     if "group" in frame.columns:
         n_splits = max(2, round(1 / fraction))
         if frame["group"].nunique() < n_splits:
@@ -482,7 +497,9 @@ def prepare_data(
     train = clean["train"]
     if cfg.max_samples and len(train) > cfg.max_samples:
         train = train.sample(n=cfg.max_samples, random_state=seed).sort_index()
-    if task == MULTI_LABEL:
+    if task == REGRESSION:
+        labels = [columns.label]  # the target's name: what the single output predicts
+    elif task == MULTI_LABEL:
         labels = sorted({v for values in train["label"] for v in values})
         if not labels:
             raise DataError(
@@ -496,7 +513,7 @@ def prepare_data(
             f"needs at least two classes. Check data.label_column (now `{columns.label}`)."
         )
     splits = make_splits(train, clean["validation"], clean["test"], cfg, seed)
-    for name in ("validation", "test"):
+    for name in ("validation", "test") if task != REGRESSION else ():
         unseen = sorted(_label_set(splits[name], task) - set(labels))
         if unseen:
             where = sources.get(name, f"the {name} split")
@@ -506,7 +523,11 @@ def prepare_data(
                 "examples of them."
             )
     stats["sizes"] = {name: len(frame) for name, frame in splits.items()}
-    stats["class_counts"] = {name: _class_counts(frame, task) for name, frame in splits.items()}
+    if task == REGRESSION:
+        stats["target"] = {name: _target_stats(frame["label"]) for name, frame in splits.items()}
+        stats["class_counts"] = {name: {} for name in splits}
+    else:
+        stats["class_counts"] = {n: _class_counts(frame, task) for n, frame in splits.items()}
     stats["cross_split_duplicates"] = _cross_split_duplicates(splits)
     if task == MULTI_LABEL:
         stats["labels_per_text"] = {
@@ -532,6 +553,8 @@ def _task(
     delimiter = cfg.label_delimiter or (spec.label_delimiter if spec else None)
     if cfg.task != "auto":
         return cfg.task, delimiter
+    if spec and spec.task == REGRESSION:
+        return REGRESSION.name, None
     if delimiter or (spec and spec.task == MULTI_LABEL):
         return MULTI_LABEL.name, delimiter
     if columns.label in train.columns and looks_multi_label(train[columns.label]):
@@ -549,3 +572,11 @@ def _class_counts(frame: pd.DataFrame, task: str) -> dict[str, int]:
     """Texts per class; multi-label: texts carrying each label."""
     values = frame["label"].explode().dropna() if task == MULTI_LABEL else frame["label"]
     return {k: int(v) for k, v in values.value_counts().sort_index().items()}
+
+
+def _target_stats(values: pd.Series) -> dict[str, float]:
+    """A regression target's distribution in one split."""
+    q = values.quantile([0.0, 0.25, 0.5, 0.75, 1.0]).tolist()
+    return {"mean": float(values.mean()), "std": float(values.std(ddof=0))} | dict(
+        zip(("min", "p25", "median", "p75", "max"), map(float, q), strict=True)
+    )

@@ -19,13 +19,15 @@ import torch
 from transformers import get_scheduler, set_seed
 
 from textclass.config.load import load_config
-from textclass.config.schema import RunConfig, check_task_options, selection_metric
-from textclass.config.tasks import MULTI_LABEL
-from textclass.data.prepare import prepare_data
+from textclass.config.schema import RunConfig
+from textclass.config.tasks import MULTI_LABEL, get_task
 from textclass.models import build as models
-from textclass.training.loop import Callback, make_optimizer, train_loader
+from textclass.training.callbacks import Callback
+from textclass.training.loop import train_loader
 from textclass.training.losses import build_loss
-from textclass.workflows.train import encode_split, training_texts
+from textclass.training.optim import make_optimizer
+from textclass.workflows.build import build
+from textclass.workflows.train import prepare
 
 
 @dataclass
@@ -203,18 +205,14 @@ def doctor(
     """
     cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
     set_seed(cfg.seed)
-    data = prepare_data(cfg.data, cfg.seed)
-    check_task_options(cfg, data.task)
-    cfg.train.metric = selection_metric(cfg, data.task)
-    tokenizer = models.build_tokenizer(cfg.model, training_texts(data.splits["train"]))
-    model = models.build_model(cfg.model, data.labels, tokenizer, data.label_prior())
-    train_data = encode_split(
-        tokenizer, data.splits["train"], data.labels, cfg.model.max_length, data.task
-    )
+    data = prepare(cfg)
+    built = build(cfg, data)  # exactly what `train` builds: windows, heads, tokenizers
+    model, train_data = built.model, built.encoded["train"]
     loss_fn = build_loss(cfg.train, data.task, data.labels, train_data.labels)
-    multi = data.task == MULTI_LABEL
-    optimizer = make_optimizer(model, cfg.train.lr, cfg.train.weight_decay)
-    loader, _ = train_loader(train_data, cfg, tokenizer.pad_token_id or 0)
+    multi = get_task(data.task) is MULTI_LABEL
+    tcfg = cfg.train
+    optimizer = make_optimizer(model, tcfg.lr, tcfg.weight_decay, tcfg.layer_lr_decay)
+    loader, _ = train_loader(train_data, cfg, built.pad_id)
     for cb in callbacks or []:
         cb.on_train_begin(
             None, model=model, optimizer=optimizer, train_data=train_data, labels=data.labels

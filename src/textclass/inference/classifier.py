@@ -20,13 +20,13 @@ import torch
 from transformers import AutoTokenizer
 
 from textclass.config.schema import CleaningConfig, WindowConfig
-from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
+from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL, TASKS, get_task
 from textclass.data.clean import clean_texts
 from textclass.data.encode import encode
 from textclass.errors import TextclassError
-from textclass.inference.forward import inference_model, predict_logits, probabilities
+from textclass.inference.forward import inference_model, predict_logits
 from textclass.models import build as models
-from textclass.runtime import autocast_dtype, choose_device, choose_precision, tune_allocator
+from textclass.runtime import autocast_dtype, choose_device, choose_precision
 
 MODEL_META = "textclass.json"
 
@@ -54,14 +54,13 @@ class Classifier:
         self.runs_as = inference_model(self.model, self.precision, self.device)
         # Autocast only where the weights were not cast already.
         self.autocast = None if self.runs_as == "bf16-weights" else autocast_dtype(self.precision)
-        tune_allocator()
         self.tokenizer = tokenizer
         self.labels = list(labels)
         self.cleaning = cleaning or CleaningConfig(enabled=False)
         self.max_length = max_length
         self.columns = columns or {"text": "text", "text_pair": None, "label": "label"}
         self.meta = meta or {}
-        self.task = self.meta.get("task", SINGLE_LABEL.name)
+        self.task = get_task(self.meta.get("task"))
         window = self.meta.get("window")
         self.window = WindowConfig(**window) if window else None  # sliding windows, long texts
         # Multi-label decision thresholds, saved as {label: threshold}; 0.5 where absent.
@@ -70,7 +69,7 @@ class Classifier:
 
     @property
     def multi_label(self) -> bool:
-        return self.task == MULTI_LABEL
+        return self.task is MULTI_LABEL
 
     @classmethod
     def load(
@@ -110,10 +109,10 @@ class Classifier:
         labels = meta.get("labels") or [
             model.config.id2label[i] for i in range(model.config.num_labels)
         ]
-        if not meta.get("task") and getattr(model.config, "problem_type", None) == (
-            "multi_label_classification"
-        ):
-            meta = {**meta, "task": MULTI_LABEL.name}
+        if not meta.get("task"):  # a plain Hugging Face directory: its problem_type says
+            problem = getattr(model.config, "problem_type", None)
+            by_problem = {t.problem_type: t.name for t in TASKS.values()}
+            meta = {**meta, "task": by_problem.get(problem, SINGLE_LABEL.name)}
         cleaning = CleaningConfig(**meta["cleaning"]) if "cleaning" in meta else None
         return cls(
             model,
@@ -135,7 +134,7 @@ class Classifier:
         texts = ["" if t is None else str(t) for t in texts]
         return clean_texts(texts, self.cleaning) if clean else texts
 
-    def predict_proba(
+    def predict_outputs(
         self,
         texts: Sequence[str],
         text_pairs: Sequence[str] | None = None,
@@ -143,11 +142,12 @@ class Classifier:
         batch_size: int = 64,
         clean: bool = True,
     ) -> np.ndarray:
-        """Probabilities, shape (len(texts), len(self.labels)), columns in `labels` order: a
-        distribution over classes, or (multi-label) each label's own probability."""
+        """The task's outputs: probabilities, shape (len(texts), len(labels)), or regression
+        values, shape (len(texts),)."""
         texts = self._prepare(texts, clean)
         if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
+            width = () if not self.task.has_probabilities else (len(self.labels),)
+            return np.zeros((0, *width), dtype=np.float32)
         pairs = self._prepare(text_pairs, clean) if text_pairs is not None else None
         if pairs is not None and len(pairs) != len(texts):
             raise TextclassError(
@@ -162,16 +162,44 @@ class Classifier:
             self.device,
             self.autocast,
         )
-        return probabilities(logits, self.task)
+        return self.task.outputs(logits)
 
-    def decide(self, probs: np.ndarray) -> list[str] | list[list[str]]:
-        """Labels from probabilities: the most probable class, or (multi-label) every label at
-        or above its tuned threshold."""
-        if self.multi_label:
-            return [
-                [self.labels[k] for k in np.flatnonzero(row)] for row in probs >= self.thresholds
-            ]
-        return [self.labels[i] for i in probs.argmax(axis=1)]
+    def predict_proba(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        *,
+        batch_size: int = 64,
+        clean: bool = True,
+    ) -> np.ndarray:
+        """Probabilities, shape (len(texts), len(self.labels)), columns in `labels` order: a
+        distribution over classes, or (multi-label) each label's own probability."""
+        if not self.task.has_probabilities:
+            raise TextclassError(
+                f"this model predicts {self.task.name} values, not probabilities: use "
+                "predict() or predict_values()."
+            )
+        return self.predict_outputs(texts, text_pairs, batch_size=batch_size, clean=clean)
+
+    def predict_values(
+        self,
+        texts: Sequence[str],
+        text_pairs: Sequence[str] | None = None,
+        *,
+        batch_size: int = 64,
+        clean: bool = True,
+    ) -> np.ndarray:
+        """Regression: the predicted value of each text, shape (len(texts),)."""
+        if self.task.has_probabilities:
+            raise TextclassError(
+                f"this model is a {self.task.name} classifier: use predict_proba() or predict()."
+            )
+        return self.predict_outputs(texts, text_pairs, batch_size=batch_size, clean=clean)
+
+    def decide(self, outputs: np.ndarray) -> list:
+        """The task's decision rule: the most probable class, (multi-label) every label at or
+        above its tuned threshold, or (regression) the value as a float."""
+        return self.task.decide(outputs, self.labels, self.thresholds)
 
     def predict(
         self,
@@ -179,9 +207,9 @@ class Classifier:
         text_pairs: Sequence[str] | None = None,
         *,
         batch_size: int = 64,
-    ) -> list[str] | list[list[str]]:
-        """The most probable label of each text; multi-label: the list of its labels."""
-        return self.decide(self.predict_proba(texts, text_pairs, batch_size=batch_size))
+    ) -> list:
+        """The label of each text; multi-label: the list of its labels; regression: a float."""
+        return self.decide(self.predict_outputs(texts, text_pairs, batch_size=batch_size))
 
     def __repr__(self) -> str:
         where = f"device={self.device.type}, precision={self.precision} ({self.runs_as})"

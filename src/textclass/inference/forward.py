@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
 from textclass.data.encode import Collator, EncodedTexts, LengthGroupedBatches
 from textclass.models.attention import fast_attention
 
@@ -53,21 +52,6 @@ def predict_logits(
             model.train()
     assert out is not None, "predict_logits needs at least one text"
     return dataset.aggregate_rows(out)
-
-
-def probabilities(logits: np.ndarray, task: str = SINGLE_LABEL) -> np.ndarray:
-    """Softmax over classes, or (multi-label) an independent sigmoid per label."""
-    return sigmoid(logits) if task == MULTI_LABEL else softmax(logits)
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def inference_model(model: torch.nn.Module, precision: str, device: torch.device) -> str:

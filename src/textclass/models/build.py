@@ -27,6 +27,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from textclass.config.schema import ModelConfig
+from textclass.config.tasks import Task, get_task
 from textclass.errors import TextclassError
 from textclass.models import bilstm
 from textclass.models.tokenizers import train_tokenizer
@@ -177,19 +178,28 @@ def init_label_prior(model: PreTrainedModel, prior: np.ndarray) -> None:
 
 
 def build_model(
-    cfg: ModelConfig, labels: list[str], tokenizer=None, label_prior: np.ndarray | None = None
+    cfg: ModelConfig,
+    labels: list[str],
+    tokenizer=None,
+    label_prior: np.ndarray | None = None,
+    task: Task | str | None = None,
 ) -> PreTrainedModel:
-    """A classifier for `labels`: a pretrained encoder (random weights when `cfg.pretrained` is
-    False; with `num_layers`, only the first N encoder layers are built and loaded), or a
-    BiLSTM trained from scratch over `tokenizer`'s vocabulary.
+    """A model for `labels` and `task`: a pretrained encoder (random weights when
+    `cfg.pretrained` is False; with `num_layers`, only the first N encoder layers are built and
+    loaded), or a BiLSTM trained from scratch over `tokenizer`'s vocabulary. The head has the
+    task's number of outputs (one per label; one for regression).
 
     `label_prior` (multi-label: each label's share of the training texts) sets the output
     biases, see `init_label_prior`.
     """
+    task = get_task(task)
+    outputs = labels[: task.num_outputs(labels)]
     if cfg.architecture == "bilstm":
-        model = _bilstm(cfg, labels, tokenizer)
+        model = _bilstm(cfg, outputs, tokenizer)
     else:
-        model = _transformer(cfg, labels)
+        model = _transformer(cfg, outputs)
+    # Saved in config.json: Hugging Face tools then use the same output function.
+    model.config.problem_type = task.problem_type
     if label_prior is not None:
         init_label_prior(model, label_prior)
     freeze(model, cfg.freeze)

@@ -6,7 +6,10 @@
 - single-label (targets: class ids): cross-entropy with class weights and label smoothing
   (torch's own), or focal loss;
 - multi-label (targets: 0/1 matrix): binary cross-entropy with per-label `pos_weight` (torch's
-  own), or sigmoid focal loss.
+  own), or sigmoid focal loss;
+- regression (targets: floats): mean squared error or Huber loss on the single output.
+
+Each loss is a builder in `LOSSES`, looked up by `train.loss.name`; the task says which fit.
 
 Focal loss (Lin et al. 2017, "Focal Loss for Dense Object Detection") is written here because
 torch has none; the sigmoid form follows torchvision.ops.sigmoid_focal_loss, which we do not
@@ -24,29 +27,22 @@ import torch
 import torch.nn.functional as F
 
 from textclass.config.schema import SiameseConfig, TrainConfig
-from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL
+from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL, Task, get_task
 from textclass.errors import ConfigError
 from textclass.models.build import text_embedding
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def resolve_name(name: str, task: str) -> str:
-    """`auto` → cross_entropy or bce; a loss that cannot serve the task is an error."""
+def resolve_name(name: str, task: Task) -> str:
+    """`auto` → the task's default; a loss that cannot serve the task is an error."""
     if name == "auto":
-        return "bce" if task == MULTI_LABEL else "cross_entropy"
-    if task == MULTI_LABEL and name == "cross_entropy":
+        return task.default_loss
+    if name not in task.losses:
         raise ConfigError(
             [
-                "train.loss.name: cross_entropy is for single-label tasks; use bce or focal "
-                "for multi-label data (or auto)"
-            ]
-        )
-    if task == SINGLE_LABEL and name == "bce":
-        raise ConfigError(
-            [
-                "train.loss.name: bce is for multi-label tasks; use cross_entropy or focal "
-                "for single-label data (or auto)"
+                f"train.loss.name: {name} does not apply to {task.name} data; use "
+                f"{' or '.join(task.losses)} (or auto)"
             ]
         )
     return name
@@ -168,66 +164,63 @@ class SiameseLoss:
 
 
 def build_loss(
-    cfg: TrainConfig, task: str, labels: list[str], y: np.ndarray, device: Any = "cpu"
+    cfg: TrainConfig, task: Task | str, labels: list[str], y: np.ndarray, device: Any = "cpu"
 ) -> Loss | SiameseLoss:
-    """The objective of a run, from its config and its training labels (for weights)."""
-    loss = _build_base_loss(cfg, task, labels, y, device)
+    """The objective of a run, from its config and its training targets (for weights)."""
+    task = get_task(task)
+    name = resolve_name(cfg.loss.name, task)
+    _check_options(cfg, task, name)
+    loss = LOSSES[name](cfg, task, labels, y, device)
     if not cfg.siamese.enabled:
         return loss
-    if task == MULTI_LABEL:
+    if task.name != SINGLE_LABEL.name:
         raise ConfigError(
             ["train.siamese needs single-label data: same/different class is undefined for sets"]
         )
     return SiameseLoss(loss, cfg.siamese)
 
 
-def _build_base_loss(
-    cfg: TrainConfig, task: str, labels: list[str], y: np.ndarray, device: Any
-) -> Loss:
-    name = resolve_name(cfg.loss.name, task)
+def _check_options(cfg: TrainConfig, task: Task, name: str) -> None:
+    """Options of another task or loss are errors, never silently ignored."""
+    lc, problems = cfg.loss, []
+    if cfg.class_weights != "none" and task is not SINGLE_LABEL:
+        problems.append(
+            "train.class_weights is for single-label tasks; for multi-label data use "
+            "train.loss.pos_weight (BCE) or train.loss.alpha (focal); regression has no classes"
+        )
+    if lc.label_smoothing and name != "cross_entropy":
+        problems.append("train.loss.label_smoothing applies to cross-entropy only")
+    if lc.pos_weight != "none" and name != "bce":
+        problems.append(
+            "train.loss.pos_weight applies to multi-label bce; focal loss weighs positives with "
+            "train.loss.alpha; single-label data uses train.class_weights"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
+def _bce(cfg: TrainConfig, task: Task, labels: list[str], y: np.ndarray, device: Any) -> Loss:
+    pw = pos_weights(cfg.loss.pos_weight, labels, y)
+    pw_t = None if pw is None else torch.tensor(pw, dtype=torch.float32, device=device)
+
+    def bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(logits, targets.float(), pos_weight=pw_t)
+
+    weights = None if pw is None else dict(zip(labels, pw.tolist(), strict=True))
+    return Loss("bce", task.name, bce, weights)
+
+
+def _focal(cfg: TrainConfig, task: Task, labels: list[str], y: np.ndarray, device: Any) -> Loss:
     lc = cfg.loss
-    if task == MULTI_LABEL:
-        if cfg.class_weights != "none":
-            raise ConfigError(
-                [
-                    "train.class_weights is for single-label tasks; for multi-label data use "
-                    "train.loss.pos_weight (BCE) or train.loss.alpha (focal)"
-                ]
-            )
-        if lc.label_smoothing:
-            raise ConfigError(["train.loss.label_smoothing applies to cross-entropy only"])
-        if name == "bce":
-            pw = pos_weights(lc.pos_weight, labels, y)
-            pw_t = None if pw is None else torch.tensor(pw, dtype=torch.float32, device=device)
-
-            def bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-                return F.binary_cross_entropy_with_logits(logits, targets.float(), pos_weight=pw_t)
-
-            weights = None if pw is None else dict(zip(labels, pw.tolist(), strict=True))
-            return Loss(name, task, bce, weights)
-
-        if lc.pos_weight != "none":
-            raise ConfigError(
-                [
-                    "train.loss.pos_weight applies to bce; focal loss weighs positives with "
-                    "train.loss.alpha"
-                ]
-            )
+    params = {"gamma": lc.gamma, "alpha": lc.alpha}
+    if task is MULTI_LABEL:
 
         def focal_ml(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             return sigmoid_focal_loss(logits, targets.float(), lc.gamma, lc.alpha)
 
-        return Loss(name, task, focal_ml, params={"gamma": lc.gamma, "alpha": lc.alpha})
-
-    if lc.pos_weight != "none":
-        raise ConfigError(
-            [
-                "train.loss.pos_weight is for multi-label tasks; use train.class_weights for "
-                "single-label data"
-            ]
-        )
+        return Loss("focal", task.name, focal_ml, params=params)
     cw = class_weights(cfg.class_weights, labels, y)
-    if name == "focal" and lc.alpha is not None:
+    if lc.alpha is not None:
         if len(labels) != 2:
             raise ConfigError(
                 [
@@ -239,16 +232,48 @@ def _build_base_loss(
         cw = alpha if cw is None else cw * alpha
     cw_t = None if cw is None else torch.tensor(cw, dtype=torch.float32, device=device)
     weights = None if cw is None else dict(zip(labels, cw.tolist(), strict=True))
-    if name == "focal":
-        if lc.label_smoothing:
-            raise ConfigError(["train.loss.label_smoothing applies to cross-entropy only"])
 
-        def focal(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-            return focal_loss(logits, targets, lc.gamma, cw_t)
+    def focal(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return focal_loss(logits, targets, lc.gamma, cw_t)
 
-        return Loss(name, task, focal, weights, {"gamma": lc.gamma, "alpha": lc.alpha})
+    return Loss("focal", task.name, focal, weights, params)
+
+
+def _cross_entropy(
+    cfg: TrainConfig, task: Task, labels: list[str], y: np.ndarray, device: Any
+) -> Loss:
+    cw = class_weights(cfg.class_weights, labels, y)
+    cw_t = None if cw is None else torch.tensor(cw, dtype=torch.float32, device=device)
+    weights = None if cw is None else dict(zip(labels, cw.tolist(), strict=True))
+    smoothing = cfg.loss.label_smoothing
 
     def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, targets, weight=cw_t, label_smoothing=lc.label_smoothing)
+        return F.cross_entropy(logits, targets, weight=cw_t, label_smoothing=smoothing)
 
-    return Loss(name, task, cross_entropy, weights, {"label_smoothing": lc.label_smoothing})
+    return Loss("cross_entropy", task.name, cross_entropy, weights, {"label_smoothing": smoothing})
+
+
+def _mse(cfg: TrainConfig, task: Task, labels: list[str], y: np.ndarray, device: Any) -> Loss:
+    def mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(outputs.view(-1), targets.float().view(-1))
+
+    return Loss("mse", task.name, mse)
+
+
+def _huber(cfg: TrainConfig, task: Task, labels: list[str], y: np.ndarray, device: Any) -> Loss:
+    delta = cfg.loss.huber_delta
+
+    def huber(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.huber_loss(outputs.view(-1), targets.float().view(-1), delta=delta)
+
+    return Loss("huber", task.name, huber, params={"delta": delta})
+
+
+# The losses by `train.loss.name`; which task each serves is the task's `losses`.
+LOSSES: dict[str, Callable[..., Loss]] = {
+    "cross_entropy": _cross_entropy,
+    "focal": _focal,
+    "bce": _bce,
+    "mse": _mse,
+    "huber": _huber,
+}

@@ -1,0 +1,68 @@
+"""Evaluate a saved model on any labelled file or DataFrame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from textclass.config.tasks import LABEL_SEPARATOR, MULTI_LABEL
+from textclass.data.prepare import Columns, label_targets, read_table, standardise
+from textclass.errors import DataError
+from textclass.inference.classifier import Classifier
+
+
+def evaluate_model(
+    model_dir: str | Path,
+    data: str | Path | pd.DataFrame,
+    *,
+    text_column: str | None = None,
+    text_pair_column: str | None = None,
+    label_column: str | None = None,
+    batch_size: int = 64,
+    encoding: str = "utf-8",
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Metrics and per-row predictions of a saved model on any labelled file or DataFrame.
+
+    Column names default to those the model was trained with.
+    """
+    clf = Classifier.load(model_dir)
+    frame = data if isinstance(data, pd.DataFrame) else read_table(data, encoding=encoding)
+    where = "DataFrame" if isinstance(data, pd.DataFrame) else str(data)
+    columns = Columns(
+        text=text_column or clf.columns.get("text") or "text",
+        label=label_column or clf.columns.get("label") or "label",
+        text_pair=text_pair_column or clf.columns.get("text_pair"),
+    )
+    clean = clf.cleaning.model_copy(update={"drop_duplicates": False})
+    frame, _ = standardise(
+        frame,
+        columns,
+        where,
+        clean,
+        task=clf.task.name,
+        label_delimiter=clf.meta.get("label_delimiter")
+        or (LABEL_SEPARATOR if clf.task is MULTI_LABEL else None),
+    )
+    unseen = _unseen_labels(frame, clf)
+    if unseen:
+        raise DataError(
+            f"{where}: label(s) {', '.join(map(repr, unseen[:10]))} are not labels of this model "
+            f"({', '.join(clf.labels[:20])})."
+        )
+    pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
+    texts = frame["text"].tolist()
+    outputs = clf.predict_outputs(texts, pairs, batch_size=batch_size, clean=False)
+    y = label_targets(frame, clf.labels, clf.task)
+    thresholds = clf.thresholds if clf.task.tuned_thresholds else None
+    metrics = clf.task.metrics(y, outputs, clf.labels, thresholds)
+    return metrics, clf.task.predictions_frame(frame, outputs, clf.labels, thresholds)
+
+
+def _unseen_labels(frame: pd.DataFrame, clf: Classifier) -> list[str]:
+    if not clf.task.has_labels:
+        return []
+    labels = frame["label"]
+    given = {v for vs in labels for v in vs} if clf.task is MULTI_LABEL else set(labels)
+    return sorted(given - set(clf.labels))

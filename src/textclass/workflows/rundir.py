@@ -1,0 +1,151 @@
+"""The run directory: the one module that knows artifact names.
+
+    runs/<name>/
+      config.yaml            the full run config (auto values resolved)
+      environment.json       versions, hardware, seed, data hashes
+      data.json              sizes, cleaning counts, class counts, token lengths
+      history.json           the trainer state: one record per evaluation
+      metrics.json           validation and test metrics, per the task
+      thresholds.json        multi-label: tuned decision thresholds and their effect
+      diagnostics.json       the training monitor, integrity check, loss, findings
+      predictions.csv        test rows: text, gold, predicted, per-task output columns
+      predictions_validation.csv
+      report.md / report.html / report.json / figures/
+      checkpoints/best, checkpoints/last   (Accelerate state; `train --resume`)
+      model/                 a Hugging Face model directory + textclass.json + config.yaml
+
+Torch-free: reports read run directories without loading torch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from textclass.errors import TextclassError
+
+CONFIG = "config.yaml"
+ENVIRONMENT = "environment.json"
+DATA = "data.json"
+HISTORY = "history.json"
+METRICS = "metrics.json"
+THRESHOLDS = "thresholds.json"
+DIAGNOSTICS = "diagnostics.json"
+PREDICTIONS = {"test": "predictions.csv", "validation": "predictions_validation.csv"}
+REPORT = {"md": "report.md", "html": "report.html", "json": "report.json"}
+FIGURES = "figures"
+CHECKPOINTS = "checkpoints"
+MODEL = "model"
+COMPARISON = {"md": "comparison.md", "json": "comparison.json"}
+
+# Inside a model directory (besides the Hugging Face files):
+MODEL_META = "textclass.json"  # labels, task, columns, cleaning, max length, thresholds, ...
+WEIGHTS = "model.safetensors"
+HF_CONFIG = "config.json"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (a crash never leaves half a file)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+class RunDir:
+    """Typed access to one run directory's files."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # ---- creation
+    @classmethod
+    def create(cls, base: Path, output: Path | None = None, overwrite: bool = False) -> RunDir:
+        """A fresh directory: `output` as given (refused when not empty, unless `overwrite`),
+        or `base` made unique (`-2`, `-3`, ...). Nothing existing is reused silently."""
+        if output is not None:
+            target = Path(output)
+            if target.exists() and any(target.iterdir()):
+                if not overwrite:
+                    raise TextclassError(
+                        f"{target} already exists and is not empty. Choose another --output, "
+                        f"continue an interrupted run with `textclass train --resume {target}`, "
+                        "or replace it with --overwrite."
+                    )
+                shutil.rmtree(target)
+        else:
+            target, n = base, 1
+            while target.exists():
+                if overwrite and n == 1:
+                    shutil.rmtree(target)
+                    break
+                n += 1
+                target = base.with_name(f"{base.name}-{n}")
+        target.mkdir(parents=True, exist_ok=True)
+        return cls(target)
+
+    # ---- paths
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    def predictions_path(self, split: str) -> Path:
+        return self.path / PREDICTIONS[split]
+
+    def report_path(self, kind: str) -> Path:
+        return self.path / REPORT[kind]
+
+    @property
+    def figures(self) -> Path:
+        return self.path / FIGURES
+
+    def has_checkpoint(self) -> bool:
+        return (self.checkpoints / "last").is_dir()
+
+    # ---- JSON artifacts
+    def write(self, name: str, data: Any) -> None:
+        write_json(self.path / name, data)
+
+    def read(self, name: str, default: Any = None) -> Any:
+        path = self.path / name
+        return read_json(path) if path.is_file() else default
+
+    def write_config_text(self, text: str) -> None:
+        self.config_path.write_text(text)
+
+    def read_config(self) -> dict[str, Any]:
+        import yaml
+
+        return yaml.safe_load(self.config_path.read_text())
+
+    def model_meta(self) -> dict[str, Any]:
+        return read_json(self.model_dir / MODEL_META)
+
+    # ---- tables
+    def write_predictions(self, split: str, frame: pd.DataFrame) -> None:
+        frame.to_csv(self.predictions_path(split), index=False)
+
+    def read_predictions(self, split: str) -> pd.DataFrame | None:
+        path = self.predictions_path(split)
+        return pd.read_csv(path, keep_default_na=False) if path.is_file() else None
