@@ -565,7 +565,7 @@ class DynamicBatcher:
 
 
 def _sha256(path: Path) -> str:
-    from textclass.export.onnx import sha256_file
+    from textclass.data.prepare import sha256_file
 
     return sha256_file(path)
 
@@ -589,7 +589,7 @@ def model_info(clf: Classifier, model_dir: Path | None) -> dict[str, Any]:
             if (model_dir / weights).is_file():
                 version = _sha256(model_dir / weights)[:12]
                 break
-    from textclass.export.onnx import OnnxSequenceClassifier
+    from textclass.inference.onnx import OnnxSequenceClassifier
 
     backend = "onnx" if isinstance(clf.model, OnnxSequenceClassifier) else "torch"
     quantize = (meta.get("export") or {}).get("quantize")
