@@ -123,7 +123,8 @@ def test_regression_model_export(tiny_model_dir, tmp_path):
 
 
 def test_exported_model_serves(exported, model_dir):
-    from textclass.serving.app import ServeSettings, create_app
+    from textclass.serving.app import create_app
+    from textclass.serving.settings import ServeSettings
 
     app = create_app(ServeSettings(model_dir=exported))  # loaded in the lifespan
     with TestClient(app) as client:
