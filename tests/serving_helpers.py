@@ -35,6 +35,34 @@ def make_model_dir(tiny_model_dir: Path, dest: Path, *, pair: bool = False) -> P
     return dest
 
 
+def make_regression_model_dir(tiny_model_dir: Path, dest: Path) -> Path:
+    """`make_model_dir` for a regression model: the tiny BERT with one linear output
+    (num_labels=1, problem_type regression), task regression, the target named `score`."""
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, BertForSequenceClassification
+
+    from textclass.models.build import quiet_transformers
+
+    config = AutoConfig.from_pretrained(tiny_model_dir, num_labels=1, problem_type="regression")
+    torch.manual_seed(0)
+    with quiet_transformers():
+        BertForSequenceClassification(config).save_pretrained(dest)
+        AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(dest)
+    meta = {
+        "format_version": 1,
+        "task": "regression",
+        "labels": ["score"],
+        "columns": {"text": "text", "text_pair": None, "label": "score"},
+        "cleaning": CleaningConfig().model_dump(),
+        "max_length": 48,
+        "base_model": "tiny-bert",
+        "metrics": {"test": {"rmse": 0.5}},
+    }
+    (dest / MODEL_META).write_text(json.dumps(meta))
+    (dest / "config.yaml").write_text("name: tiny_scores\nseed: 42\n")
+    return dest
+
+
 def load(model_dir: Path, **kw) -> Classifier:
     return Classifier.load(model_dir, device="cpu", precision="fp32", **kw)
 

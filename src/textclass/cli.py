@@ -290,8 +290,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve a model over HTTP (POST /v1/predict, GET /v1/model, /health, /ready, /metrics)."""
-    from textclass.serving.app import ServeSettings, load_api_keys
     from textclass.serving.app import serve as run_server
+    from textclass.serving.settings import ServeSettings, load_api_keys
 
     settings = ServeSettings(
         model_dir=model_dir,

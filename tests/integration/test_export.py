@@ -14,9 +14,11 @@ pytest.importorskip("onnxruntime")
 
 from fastapi.testclient import TestClient
 
-from tests.serving_helpers import LABELS, load, make_model_dir
+from tests.serving_helpers import LABELS, load, make_model_dir, make_regression_model_dir
+from textclass.config.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from textclass.errors import TextclassError
-from textclass.export.onnx import OnnxSequenceClassifier, export_onnx
+from textclass.export.onnx import compare_with_torch, export_onnx
+from textclass.inference.onnx import OnnxSequenceClassifier
 
 TEXTS = [
     "a gripping, beautifully shot film",
@@ -85,8 +87,44 @@ def test_pair_model_export(tiny_model_dir, tmp_path):
     assert np.abs(diff).max() <= 1e-4
 
 
+def test_parity_check_reads_outputs_as_the_task_does(model_dir):
+    """Logits that differ by a constant: the same softmax, different sigmoids and values."""
+    import torch
+    from transformers import AutoTokenizer
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    class Constant(torch.nn.Module):
+        def __init__(self, value: float, outputs: int):
+            super().__init__()
+            self.value, self.outputs = value, outputs
+
+        def forward(self, input_ids, **kw):
+            logits = torch.full((len(input_ids), self.outputs), self.value)
+            return SequenceClassifierOutput(logits=logits)
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    texts = ["a", "b c"]
+
+    def diff(a, b, outputs, task):
+        pair = Constant(a, outputs), Constant(b, outputs)
+        return compare_with_torch(*pair, tokenizer, texts, None, 16, task=task)
+
+    assert diff(0.0, 1.0, 2, SINGLE_LABEL) < 1e-6
+    assert diff(0.0, 1.0, 2, MULTI_LABEL) == pytest.approx(0.7311 - 0.5, abs=1e-4)
+    assert diff(2.0, 2.5, 1, REGRESSION) == pytest.approx(0.5)
+
+
+def test_regression_model_export(tiny_model_dir, tmp_path):
+    source = make_regression_model_dir(tiny_model_dir, tmp_path / "model")
+    target = export_onnx(source, tmp_path / "onnx")
+    meta = json.loads((target / "textclass.json").read_text())
+    assert meta["task"] == "regression" and meta["labels"] == ["score"]
+    assert meta["export"]["max_prob_diff"] <= 1e-4  # values, compared as values
+
+
 def test_exported_model_serves(exported, model_dir):
-    from textclass.serving.app import ServeSettings, create_app
+    from textclass.serving.app import create_app
+    from textclass.serving.settings import ServeSettings
 
     app = create_app(ServeSettings(model_dir=exported))  # loaded in the lifespan
     with TestClient(app) as client:

@@ -25,18 +25,19 @@ import httpx
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.serving_helpers import LABELS, load, make_model_dir, running_server
-from textclass.errors import TextclassError
-from textclass.serving.app import (
-    DynamicBatcher,
-    KeyChecker,
-    LRUCache,
-    ModelService,
-    ServeSettings,
-    create_app,
-    get_service,
-    load_api_keys,
+from tests.serving_helpers import (
+    LABELS,
+    load,
+    make_model_dir,
+    make_regression_model_dir,
+    running_server,
 )
+from textclass.errors import TextclassError
+from textclass.serving.app import create_app
+from textclass.serving.batcher import DynamicBatcher, LRUCache
+from textclass.serving.routes import get_service
+from textclass.serving.service import ModelService
+from textclass.serving.settings import KeyChecker, ServeSettings, load_api_keys
 from textclass.workflows.summaries import group_summary
 
 KEY = "test-key-0123456789abcdef"
@@ -215,6 +216,56 @@ def test_multi_label_predictions_use_thresholds(clf):
     assert rows[0]["label"] == "comedy"
     assert rows[0]["thresholds"] == {"action": 0.3, "comedy": 0.5, "drama": 0.8}
     assert rows[1]["labels"] == ["drama"] and rows[1]["top_k"][0]["label"] == "drama"
+
+
+def test_regression_predictions_are_values(clf, model_dir, tmp_path):
+    """A regression model answers `{"value": v}` per text, through the whole app; its values
+    come from `Classifier.predict_values` (stubbed here: the service's side of the contract)."""
+    from textclass.inference.classifier import Classifier
+
+    reg = Classifier(clf.model, clf.tokenizer, ["score"], meta={"task": "regression"})
+    seen = {}
+
+    def predict_values(texts, pairs=None, *, batch_size=64, clean=True):
+        seen.update(batch_size=batch_size, clean=clean)
+        return np.array([len(t) / 10 for t in texts], dtype=np.float32)
+
+    reg.predict_values = predict_values
+    app = create_app(ServeSettings(model_dir=model_dir, forward_batch_size=4), classifier=reg)
+    with TestClient(app) as client:
+        assert client.get("/v1/model").json()["task"] == "regression"
+        body = client.post("/v1/predict", json={"texts": ["abc", "abcdefgh"], "top_k": 2}).json()
+    assert body["task"] == "regression"
+    assert body["predictions"] == [{"value": pytest.approx(0.3)}, {"value": pytest.approx(0.8)}]
+    assert seen == {"batch_size": 4, "clean": False}  # cleaned once, by the service
+    schema = app.openapi()["components"]["schemas"]["Prediction"]
+    assert "value" in schema["properties"] and "required" not in schema
+
+
+def test_regression_needs_predict_values():
+    from types import SimpleNamespace
+
+    old = SimpleNamespace(
+        task="regression", meta={}, labels=["score"], columns={}, max_length=8, model=None
+    )
+    old.precision = "fp32"
+    with pytest.raises(TextclassError, match="predict_values"):
+        ModelService(old, ServeSettings())
+
+
+@pytest.mark.xfail(reason="needs Classifier regression support", strict=False)
+def test_regression_model_serves_values(tiny_model_dir, tmp_path):
+    reg_dir = make_regression_model_dir(tiny_model_dir, tmp_path / "model")
+    reg = load(reg_dir)
+    with TestClient(create_app(ServeSettings(model_dir=reg_dir), classifier=reg)) as client:
+        info = client.get("/v1/model").json()
+        body = client.post("/v1/predict", json={"texts": TEXTS, "top_k": 1}).json()
+    assert info["task"] == "regression" and info["labels"] == ["score"]
+    assert info["name"] == "tiny_scores"
+    assert body["task"] == "regression"
+    assert all(set(p) == {"value"} for p in body["predictions"])
+    got = [p["value"] for p in body["predictions"]]
+    np.testing.assert_allclose(got, reg.predict_values(TEXTS), atol=1e-5)
 
 
 # ---------------------------------------------------------------- bad input: never a 500
@@ -582,12 +633,14 @@ def test_predict_group_by_cli(monkeypatch, capsys, model_dir, tmp_path):
 def test_serve_cli(monkeypatch, capsys, model_dir, tmp_path):
     import os
 
-    import torch
     import uvicorn
+
+    from textclass import runtime
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.update(threads=n))
+    monkeypatch.setattr(runtime, "set_threads", lambda n: seen.update(threads=n) or n)
+    monkeypatch.setattr(runtime, "tune_allocator", lambda: seen.update(allocator=True) or True)
     keys = tmp_path / "keys"
     keys.write_text(KEY + "\n")
     code, _, err = run_cli(
@@ -596,6 +649,7 @@ def test_serve_cli(monkeypatch, capsys, model_dir, tmp_path):
     assert code == 0, err
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8000
     assert seen["threads"] == max(1, (os.cpu_count() or 2) - 1)  # a core left for HTTP
+    assert seen["allocator"]  # process-wide settings: set by the entry point
     settings = seen["app"].state.settings
     assert settings.api_keys == (KEY,) and settings.batching is False
     assert KEY not in err

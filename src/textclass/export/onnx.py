@@ -1,4 +1,4 @@
-"""Export a trained model to ONNX, and run an exported model with ONNX Runtime.
+"""Export a trained model to ONNX, checked against PyTorch.
 
     export_onnx("runs/rotten_tomatoes/model")                   # -> runs/rotten_tomatoes/model-onnx
     export_onnx("runs/rotten_tomatoes/model", quantize="int8")  # -> .../model-onnx-int8
@@ -8,14 +8,14 @@ The exported directory is self-describing like the original: `model.onnx` (dynam
 sequence axes; inputs `input_ids`, `attention_mask` and, where the model has them,
 `token_type_ids`; output `logits`), the tokenizer, `config.json` (with id2label) and
 `textclass.json` (labels, columns, cleaning, max_length, metrics, plus an `export` record with
-the measured difference from PyTorch). No PyTorch weights are copied.
+the measured difference from PyTorch). No PyTorch weights are copied. Running an export is
+`textclass.inference.onnx`.
 
 Needs the `serve` extra (`pip install "textclass[serve]"`: onnx and onnxruntime).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -24,16 +24,23 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from textclass.config.tasks import Task, get_task
+from textclass.data.prepare import sha256_file
 from textclass.errors import TextclassError
+from textclass.inference.classifier import MODEL_META, Classifier
+from textclass.inference.onnx import (
+    INPUT_NAMES,
+    ONNX_FILE,
+    OnnxSequenceClassifier,
+    is_onnx_dir,
+    require,
+)
 from textclass.models.attention import plain_attention
 
 log = logging.getLogger(__name__)
 
-ONNX_FILE = "model.onnx"
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
 FP32_TOLERANCE = 1e-4  # max |p_onnx - p_torch| accepted for an fp32 export
 COPIED_FILES = ("config.yaml", "environment.json")
@@ -49,74 +56,6 @@ PROBE_TEXTS = [
     "not bad, not great",
     "<b>Loved it</b> &amp; would see it again: https://example.com",
 ]
-
-
-def _require(module: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise TextclassError(
-            f"`{module}` is not installed; ONNX export and the ONNX backend need the serve "
-            'extra: pip install "textclass[serve]".'
-        ) from None
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ---------------------------------------------------------------- running an exported model
-
-
-class OnnxSequenceClassifier(torch.nn.Module):
-    """An ONNX Runtime session behind the interface of a Hugging Face classifier.
-
-    It uses `threads` intra-op threads, by default as many as PyTorch (`torch.set_num_threads`).
-
-    `model(input_ids=..., attention_mask=..., token_type_ids=...).logits` works as for a
-    `transformers` model, so `Classifier` and `inference.predict_logits` use it unchanged.
-    """
-
-    def __init__(self, path: str | Path, threads: int | None = None):
-        super().__init__()
-        ort = _require("onnxruntime")
-        from transformers import AutoConfig
-
-        path = Path(path)
-        onnx_file = path / ONNX_FILE if path.is_dir() else path
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        self.session = ort.InferenceSession(
-            str(onnx_file), options, providers=["CPUExecutionProvider"]
-        )
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        self.config = AutoConfig.from_pretrained(onnx_file.parent)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kw):
-        from transformers.modeling_outputs import SequenceClassifierOutput
-
-        given = {"input_ids": input_ids, "attention_mask": attention_mask, **kw}
-        if given["attention_mask"] is None:
-            given["attention_mask"] = torch.ones_like(input_ids)
-        feed = {}
-        for name in self.input_names:
-            value = given.get(name)
-            if value is None:  # e.g. token_type_ids for a single-text model
-                value = torch.zeros_like(input_ids)
-            feed[name] = value.detach().cpu().numpy().astype(np.int64, copy=False)
-        (logits,) = self.session.run(["logits"], feed)
-        return SequenceClassifierOutput(logits=torch.from_numpy(logits))
-
-
-def is_onnx_dir(path: str | Path) -> bool:
-    return (Path(path) / ONNX_FILE).is_file()
 
 
 # ---------------------------------------------------------------- export
@@ -148,7 +87,7 @@ def _example_inputs(tokenizer: Any, pair: bool, max_length: int) -> dict[str, to
 def _strip_value_info(path: Path) -> None:
     """Drop stored intermediate shape annotations: ONNX Runtime's quantizer re-infers shapes
     and fails with ShapeInferenceError on some of the exporter's annotations."""
-    onnx = _require("onnx")
+    onnx = require("onnx")
     model = onnx.load(str(path))
     del model.graph.value_info[:]
     onnx.save(model, str(path))
@@ -172,7 +111,7 @@ def _down_projections(model: Any) -> list[str]:
 def _quantize_int8(source: Path, target: Path) -> dict[str, Any]:
     """Dynamic int8 quantization (per-channel int8 weights, uint8 activations computed at run
     time); returns what was done, for the export record."""
-    onnx = _require("onnx")
+    onnx = require("onnx")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     root = logging.getLogger()
@@ -204,8 +143,12 @@ def compare_with_torch(
     pairs: list[str] | None,
     max_length: int,
     batch_size: int = 16,
+    *,
+    task: Task | str | None,
 ) -> float:
-    """Max absolute difference of class probabilities between the two, over `texts`."""
+    """Max absolute difference of the two models' outputs over `texts`, as the task reads them
+    (`task.outputs`): probabilities for classification, values for regression."""
+    task = get_task(task)
     worst = 0.0
     torch_model.eval()
     for start in range(0, len(texts), batch_size):
@@ -221,9 +164,9 @@ def compare_with_torch(
         )
         inputs = {k: enc[k] for k in INPUT_NAMES if k in enc}
         with torch.inference_mode():
-            expected = torch.softmax(torch_model(**inputs).logits.float(), dim=-1)
-            got = torch.softmax(onnx_model(**inputs).logits.float(), dim=-1)
-        worst = max(worst, float((expected - got).abs().max()))
+            expected = task.outputs(torch_model(**inputs).logits.float().numpy())
+            got = task.outputs(onnx_model(**inputs).logits.float().numpy())
+        worst = max(worst, float(abs(expected - got).max()))
     return worst
 
 
@@ -245,88 +188,25 @@ def export_onnx(
     directory (default: `<model_dir>-onnx` or `<model_dir>-onnx-int8` beside it).
 
     The export is checked against PyTorch on `check_texts` (default: a few probe texts); the
-    largest probability difference is recorded in textclass.json (`export.max_prob_diff`). An
-    fp32 export that differs by more than 1e-4 is an error.
+    largest difference of the task's outputs (probabilities; values for regression) is recorded
+    in textclass.json (`export.max_prob_diff`). An fp32 export that differs by more than 1e-4 is
+    an error.
     """
-    from textclass.inference.classifier import MODEL_META, Classifier
-
-    _require("onnx")
-    _require("onnxruntime")
+    require("onnx")
+    require("onnxruntime")
     if quantize not in (None, "int8"):
         raise TextclassError(f"--quantize {quantize!r}: only int8 is supported.")
     model_dir = Path(model_dir)
     if is_onnx_dir(model_dir) and not (model_dir / "model.safetensors").is_file():
         raise TextclassError(f"{model_dir} is already an ONNX export; export the original model.")
     clf = Classifier.load(model_dir, device="cpu", precision="fp32", backend="torch")
-    target = Path(output) if output is not None else default_output(model_dir, quantize)
-    if target.resolve() == model_dir.resolve():
-        raise TextclassError("the export cannot replace the model directory; choose --output.")
-    if target.exists() and any(target.iterdir()):
-        if not overwrite:
-            raise TextclassError(f"{target} exists and is not empty; pass --overwrite.")
-        shutil.rmtree(target)
-
-    model = clf.model.float().eval()
-    plain_attention(model)  # trace transformers' own SDPA path
-    pair = bool(clf.columns.get("text_pair"))
-    example = _example_inputs(clf.tokenizer, pair, clf.max_length)
-    names = list(example)
-    axes = {name: {0: "batch", 1: "sequence"} for name in names} | {"logits": {0: "batch"}}
+    target = _output_dir(model_dir, output, quantize, overwrite)
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        fp32_file = tmp / ("model.fp32.onnx" if quantize else ONNX_FILE)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # TracerWarnings and the exporter's deprecation note
-            wrapper = _LogitsOnly(model, names).eval()
-            torch.onnx.export(
-                wrapper,
-                tuple(example.values()),
-                str(fp32_file),
-                dynamo=False,
-                input_names=names,
-                output_names=["logits"],
-                dynamic_axes=axes,
-                opset_version=opset,
-            )
-        quantization = None
-        if quantize == "int8":
-            quantization = _quantize_int8(fp32_file, tmp / ONNX_FILE)
-            fp32_file.unlink()
-        clf.tokenizer.save_pretrained(tmp)
-        model.config.save_pretrained(tmp)
-        for name in COPIED_FILES:
-            if (model_dir / name).is_file():
-                shutil.copy(model_dir / name, tmp / name)
-
-        texts = list(check_texts) if check_texts is not None else list(PROBE_TEXTS)
-        pairs = list(reversed(texts)) if pair else None
-        onnx_model = OnnxSequenceClassifier(tmp)
-        diff = compare_with_torch(model, onnx_model, clf.tokenizer, texts, pairs, clf.max_length)
-        if quantize is None and diff > FP32_TOLERANCE:
-            raise TextclassError(
-                f"the ONNX export differs from PyTorch by {diff:.2e} in probability "
-                f"(tolerance {FP32_TOLERANCE:g}); this architecture may not export cleanly."
-            )
-        meta = dict(clf.meta)
-        meta.setdefault("task", "single_label")
-        meta.setdefault("labels", clf.labels)
-        meta.setdefault("max_length", clf.max_length)
-        meta.setdefault("columns", clf.columns)
-        meta["backend"] = "onnx"
-        meta["export"] = {
-            "format": "onnx",
-            "opset": opset,
-            "quantize": quantize,
-            "quantization": quantization,
-            "source": str(model_dir),
-            "source_sha256": _weights_sha256(model_dir),
-            "max_prob_diff": diff,
-            "checked_texts": len(texts),
-            "onnxruntime": _require("onnxruntime").__version__,
-        }
-        (tmp / MODEL_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+        record = _export_into(tmp, clf, model_dir, quantize, opset, check_texts)
+        _write_meta(tmp, clf, record)
         if target.exists():  # empty
             _move_into(tmp, target)
         else:
@@ -334,13 +214,111 @@ def export_onnx(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.debug(
-        "exported %s to %s (%s, max probability difference from PyTorch %.2e)",
+        "exported %s to %s (%s, max difference from PyTorch %.2e)",
         model_dir,
         target,
         quantize or "fp32",
-        diff,
+        record["max_prob_diff"],
     )
     return target
+
+
+def _output_dir(
+    model_dir: Path, output: str | Path | None, quantize: str | None, overwrite: bool
+) -> Path:
+    """The export's directory, checked: not the model's own, and empty (or emptied)."""
+    target = Path(output) if output is not None else default_output(model_dir, quantize)
+    if target.resolve() == model_dir.resolve():
+        raise TextclassError("the export cannot replace the model directory; choose --output.")
+    if target.exists() and any(target.iterdir()):
+        if not overwrite:
+            raise TextclassError(f"{target} exists and is not empty; pass --overwrite.")
+        shutil.rmtree(target)
+    return target
+
+
+def _trace(
+    model: torch.nn.Module, example: dict[str, torch.Tensor], path: Path, opset: int
+) -> None:
+    """TorchScript-export `model` to `path`, with dynamic batch and sequence axes."""
+    names = list(example)
+    axes = {name: {0: "batch", 1: "sequence"} for name in names} | {"logits": {0: "batch"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings and the exporter's deprecation note
+        wrapper = _LogitsOnly(model, names).eval()
+        torch.onnx.export(
+            wrapper,
+            tuple(example.values()),
+            str(path),
+            dynamo=False,
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=opset,
+        )
+
+
+def _export_into(
+    tmp: Path,
+    clf: Classifier,
+    model_dir: Path,
+    quantize: str | None,
+    opset: int,
+    check_texts: list[str] | None,
+) -> dict[str, Any]:
+    """Write model.onnx, the tokenizer and config.json into `tmp`, check the export against
+    PyTorch, and return the `export` record for textclass.json."""
+    model = clf.model.float().eval()
+    plain_attention(model)  # trace transformers' own SDPA path
+    pair = bool(clf.columns.get("text_pair"))
+    fp32_file = tmp / ("model.fp32.onnx" if quantize else ONNX_FILE)
+    _trace(model, _example_inputs(clf.tokenizer, pair, clf.max_length), fp32_file, opset)
+    quantization = None
+    if quantize == "int8":
+        quantization = _quantize_int8(fp32_file, tmp / ONNX_FILE)
+        fp32_file.unlink()
+    clf.tokenizer.save_pretrained(tmp)
+    model.config.save_pretrained(tmp)
+    for name in COPIED_FILES:
+        if (model_dir / name).is_file():
+            shutil.copy(model_dir / name, tmp / name)
+
+    task = get_task(clf.task)
+    texts = list(check_texts) if check_texts is not None else list(PROBE_TEXTS)
+    pairs = list(reversed(texts)) if pair else None
+    onnx_model = OnnxSequenceClassifier(tmp)
+    diff = compare_with_torch(
+        model, onnx_model, clf.tokenizer, texts, pairs, clf.max_length, task=task
+    )
+    if quantize is None and diff > FP32_TOLERANCE:
+        what = "probability" if task.has_probabilities else "value"
+        raise TextclassError(
+            f"the ONNX export differs from PyTorch by {diff:.2e} in {what} "
+            f"(tolerance {FP32_TOLERANCE:g}); this architecture may not export cleanly."
+        )
+    return {
+        "format": "onnx",
+        "opset": opset,
+        "quantize": quantize,
+        "quantization": quantization,
+        "source": str(model_dir),
+        "source_sha256": _weights_sha256(model_dir),
+        "max_prob_diff": diff,
+        "checked_texts": len(texts),
+        "onnxruntime": require("onnxruntime").__version__,
+    }
+
+
+def _write_meta(tmp: Path, clf: Classifier, record: dict[str, Any]) -> None:
+    """The source's textclass.json, completed, with backend onnx and the export record."""
+    meta = dict(clf.meta)
+    meta.setdefault("task", get_task(clf.task).name)
+    meta.setdefault("labels", clf.labels)
+    meta.setdefault("max_length", clf.max_length)
+    meta.setdefault("columns", clf.columns)
+    meta["backend"] = "onnx"
+    meta["export"] = record
+    (tmp / MODEL_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
 
 
 def _move_into(tmp: Path, target: Path) -> None:

@@ -95,9 +95,9 @@ class Classifier:
             onnx_only = (path / "model.onnx").is_file() and not any(path.glob("*.safetensors"))
             backend = "onnx" if onnx_only else "torch"
         if backend == "onnx":
-            from textclass.export.onnx import OnnxSequenceClassifier
+            from textclass.inference.onnx import OnnxSequenceClassifier, is_onnx_dir
 
-            if not (path / "model.onnx").is_file():
+            if not is_onnx_dir(path):
                 raise TextclassError(
                     f"{path} has no model.onnx; create one with `textclass export {path}`."
                 )
