@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
+# Where pip finds that build. Empty: pip's configured index (here a local CPU wheel). On a user's
+# machine the public index holds the multi-GB CUDA build; PyTorch's CPU wheels are at
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 
 .PHONY: demo test test-unit test-slow lint format venv dev clean
 
@@ -11,7 +15,7 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml constraints.txt
-	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) )$(TORCH)
 	$(BIN)/pip install -q -c constraints.txt -e ".[serve]"
 	touch $@
 

