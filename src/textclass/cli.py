@@ -1,4 +1,7 @@
-"""The `textclass` command: a thin adapter over the importable functions in `textclass.run`.
+"""The `textclass` command: a thin adapter over the importable functions in
+`textclass.workflows`. Process-wide settings (allocator, threads) are applied here, by the
+commands that run a model, or by the functions that are entry points themselves (`train`,
+`serve`).
 
 Errors the user can fix (`TextclassError`) are printed as one paragraph with exit code 2 and no
 traceback; `--debug` shows the traceback.
@@ -95,7 +98,10 @@ def evaluate(
 ) -> None:
     """Metrics of a trained model on any labelled file."""
     from textclass.config.tasks import get_task
+    from textclass.runtime import configure_process
     from textclass.workflows.evaluate import evaluate_model
+
+    configure_process()
 
     metrics, preds = evaluate_model(
         model_dir,
@@ -151,7 +157,10 @@ def predict(
     ] = None,
 ) -> None:
     """Predict labels and probabilities for every row of a file, streaming it in chunks."""
+    from textclass.runtime import configure_process
     from textclass.workflows.predict import predict_file
+
+    configure_process()
 
     if group_by is not None:
         from textclass.workflows import summaries
