@@ -189,6 +189,7 @@ def datasets() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from textclass.config.tasks import get_task
     from textclass.data import datasets as bundled
 
     table = Table(title="Bundled datasets (use as data.dataset=NAME)")
@@ -196,12 +197,16 @@ def datasets() -> None:
         table.add_column(column, overflow="fold")
     for name, spec in bundled.REGISTRY.items():
         frame = bundled.load(name)
-        counts = frame[spec.label_column].value_counts()
-        shown = ", ".join(f"{k} {v}" for k, v in counts.head(4).items())
-        more = f", ... ({len(counts)} labels)" if len(counts) > 4 else ""
-        table.add_row(name, str(len(frame)), shown + more, spec.description)
+        target = frame[spec.label_column]
+        if not get_task(spec.task).has_labels:  # a numeric target: its range, not its values
+            shown = f"{spec.label_column}: {target.min():g} .. {target.max():g}"
+        else:
+            counts = target.value_counts()
+            shown = ", ".join(f"{k} {v}" for k, v in counts.head(4).items())
+            shown += f", ... ({len(counts)} labels)" if len(counts) > 4 else ""
+        table.add_row(name, str(len(frame)), shown, spec.description)
     Console().print(table)
-    typer.echo("Sources, citations and licences: textclass/bundled/PROVENANCE.md")
+    typer.echo("Sources, citations and licences: textclass/data/bundled/PROVENANCE.md")
 
 
 @app.command()

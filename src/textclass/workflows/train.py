@@ -25,7 +25,7 @@ from transformers import set_seed
 
 from textclass.config.load import load_config
 from textclass.config.schema import RunConfig, check_task_options, selection_metric
-from textclass.config.tasks import MULTI_LABEL, get_task
+from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL, get_task
 from textclass.data.prepare import PreparedData, prepare_data
 from textclass.diagnosis.rules import Finding, TrainingMonitor, diagnose
 from textclass.errors import DataError, TextclassError
@@ -205,7 +205,7 @@ def _evaluate_selected(cfg, data, built, fitted, monitor, precision, env) -> Eva
         "monitor": monitor,
         "integrity": integrity,
         "loss": fitted.loss,
-        "class_weights": fitted.loss["weights"] if task.name == "single_label" else None,
+        "class_weights": fitted.loss["weights"] if task is SINGLE_LABEL else None,
         "findings": [f.to_dict() for f in findings],
     }
     return Evaluation(
