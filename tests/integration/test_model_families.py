@@ -255,7 +255,6 @@ def test_shipped_config_runs_in_tiny_form(tmp_path, tiny_model_dir, name):
 
 
 def test_bilstm_exports_to_onnx_with_the_same_predictions(tiny_config, tmp_path):
-    pytest.importorskip("onnxruntime")
     from textclass.export.onnx import export_onnx
 
     result = textclass.train(tiny_config(*BILSTM, "train.max_steps=3"), report=False)

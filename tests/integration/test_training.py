@@ -76,16 +76,38 @@ def test_run_directory_is_complete(tiny_config):
     assert meta["labels"] == ["fresh", "rotten"] and meta["cleaning"]["enabled"]
 
 
-def test_the_evaluated_weights_are_the_selected_checkpoint(tiny_config):
-    result = textclass.train(tiny_config("train.epochs=3", "train.metric=accuracy"))
+def test_the_saved_and_evaluated_weights_are_the_best_checkpoint_not_the_last(tiny_config):
+    """A run whose best evaluation is its first: the warm-up step has learning rate 0, then a
+    learning rate of 3 without clipping diverges, so every later validation loss is worse."""
+    result = textclass.train(
+        tiny_config(
+            "train.max_steps=4",
+            "train.eval_steps=1",
+            "train.metric=loss",
+            "train.lr=3",
+            "train.warmup_ratio=0.25",  # one warm-up step: the first update has lr 0
+            "train.max_grad_norm=null",
+        ),
+        report=False,
+    )
+    history = json.loads((result.run_dir / "history.json").read_text())["history"]
+    assert [h["step"] for h in history] == [1, 2, 3, 4]
+    assert [h["is_best"] for h in history] == [True, False, False, False], history
+    assert min(h["val_loss"] for h in history[1:]) > 2 * history[0]["val_loss"]
+
     best = load_file(result.run_dir / "checkpoints/best/model.safetensors")
+    last = load_file(result.run_dir / "checkpoints/last/model.safetensors")
     final = load_file(result.model_dir / "model.safetensors")
-    assert best.keys() == final.keys()
+    assert best.keys() == final.keys() == last.keys()
     assert all(torch.equal(best[k], final[k]) for k in best)
+    assert not all(torch.equal(last[k], final[k]) for k in last)
+    # The reported validation numbers are those of the selected (first) evaluation.
     chosen = [h for h in result.history if h["is_best"]][-1]
+    assert chosen["step"] == 1
     assert result.metrics["validation"]["accuracy"] == pytest.approx(
         chosen["val_accuracy"], abs=1e-6
     )
+    assert result.metrics["validation"]["loss"] == pytest.approx(chosen["val_loss"], rel=1e-5)
 
 
 class _SigintAt(Callback):
@@ -160,16 +182,6 @@ def test_bf16_autocast_trains_on_cpu(tiny_config):
     result = textclass.train(tiny_config("train.max_steps=3", "train.precision=bf16"))
     assert json.loads((result.run_dir / "environment.json").read_text())["precision"] == "bf16"
     assert np.isfinite(result.history[-1]["train_loss"])
-
-
-def test_class_weights_balanced_and_given():
-    from textclass.training.losses import class_weights
-
-    y = np.array([0, 0, 0, 1])
-    balanced = class_weights("balanced", ["a", "b"], y)
-    assert balanced.tolist() == pytest.approx([4 / (2 * 3), 4 / (2 * 1)])
-    assert class_weights({"b": 3.0}, ["a", "b"], y).tolist() == [1.0, 3.0]
-    assert class_weights("none", ["a", "b"], y) is None
 
 
 def test_freezing_the_encoder_trains_only_the_head(tiny_config):

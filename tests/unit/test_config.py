@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from textclass.config.load import load_config, parse_overrides
-from textclass.config.schema import RunConfig
+from textclass.config.schema import RunConfig, check_task_options
 from textclass.errors import ConfigError
 
 CONFIGS = sorted(Path(__file__).parents[2].joinpath("configs").glob("*.yaml"))
@@ -90,3 +90,51 @@ def test_config_round_trips_through_yaml(tmp_path):
     path = tmp_path / "saved.yaml"
     path.write_text(cfg.to_yaml())
     assert load_config(path) == cfg
+
+
+def test_overrides_keep_empty_strings_and_block_indicators():
+    nested, problems = parse_overrides(["a.b=''", "a.c=|", "a.d=null", "a.e=,"])
+    assert problems == [] and nested == {"a": {"b": "", "c": "|", "d": None, "e": ","}}
+
+
+def test_window_config_is_checked():
+    with pytest.raises(ConfigError, match="window.stride=40 must be at most half"):
+        load_config(
+            base={"data": {"train": "x.csv"}},
+            overrides=[
+                "model.max_length=64",
+                "model.window.enabled=true",
+                "model.window.stride=40",
+            ],
+        )
+    with pytest.raises(ConfigError, match="embedding_dim=64"):
+        load_config(
+            base={"data": {"train": "x.csv"}},
+            overrides=["model.bilstm.embeddings=glove-6b-50d", "model.bilstm.embedding_dim=64"],
+        )
+    cfg = load_config(
+        base={"data": {"train": "x.csv"}}, overrides=["model.bilstm.embeddings=glove-6b-50d"]
+    )
+    assert cfg.model.bilstm.embedding_dim == 50
+
+
+def test_options_that_do_not_apply_are_errors_not_silence():
+    with pytest.raises(ConfigError, match=r"model.num_layers does not apply \(use model.bilstm"):
+        load_config(
+            base={"data": {"train": "x.csv"}},
+            overrides=["model.architecture=bilstm", "model.num_layers=2"],
+        )
+
+
+def test_gradient_checkpointing_with_bilstm_is_a_config_error(write_yaml):
+    path = write_yaml(
+        {"model": {"architecture": "bilstm"}, "train": {"gradient_checkpointing": True}}
+    )
+    with pytest.raises(ConfigError, match="gradient_checkpointing"):
+        load_config(path)
+
+
+def test_task_dependent_options_are_checked_against_the_task():
+    cfg = load_config(base={"data": {"train": "x.csv"}}, overrides=["train.siamese.enabled=true"])
+    with pytest.raises(ConfigError, match="siamese needs single-label data"):
+        check_task_options(cfg, "multi_label")

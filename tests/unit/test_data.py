@@ -183,3 +183,49 @@ def test_unseen_label_in_test_fails(rotten_files):
     cfg = _cfg(**{k: v for k, v in rotten_files.items()})
     with pytest.raises(DataError, match=r"test.csv: label\(s\) 'mixed' never occur in training"):
         prepare_data(cfg, seed=0)
+
+
+# ---------------------------------------------------------------- multi-label data
+
+
+def test_multi_label_from_delimited_csv_and_json_lists(tmp_path):
+    rows = [("t1 good", "a|b"), ("t2 fine", "b"), ("t3 ok", ""), ("t4 so so", "a")] * 10
+    frame = pd.DataFrame(rows, columns=["text", "tags"])
+    frame["text"] = [f"{t} {i}" for i, t in enumerate(frame["text"])]
+    csv = tmp_path / "d.csv"
+    frame.to_csv(csv, index=False)
+    data = prepare_data(DataConfig(train=csv, label_column="tags", label_delimiter="|"), seed=0)
+    assert data.task == "multi_label" and data.labels == ["a", "b"]
+    every = pd.concat(data.splits.values())
+    assert sorted(map(tuple, every["label"])) == sorted(
+        [("a", "b")] * 10 + [("b",)] * 10 + [()] * 10 + [("a",)] * 10
+    )
+    jsonl = tmp_path / "d.jsonl"
+    frame.assign(tags=[t.split("|") if t else [] for t in frame["tags"]]).to_json(
+        jsonl, orient="records", lines=True
+    )
+    again = prepare_data(DataConfig(train=jsonl, label_column="tags"), seed=0)
+    assert again.task == "multi_label"  # detected from the JSON lists
+    assert again.targets("train").shape[1] == 2
+
+
+def test_list_labels_in_a_single_label_task_are_an_error(tmp_path):
+    path = tmp_path / "d.jsonl"
+    pd.DataFrame({"text": ["a", "b"], "label": [["x"], ["y"]]}).to_json(
+        path, orient="records", lines=True
+    )
+    with pytest.raises(DataError, match=r"row 1: .*list of labels.*data.task=multi_label"):
+        prepare_data(DataConfig(train=path, task="single_label"), seed=0)
+
+
+def test_iterative_stratification_keeps_rare_labels_in_every_split():
+    data = prepare_data(DataConfig(dataset="trec_multilabel"), seed=0)
+    assert len(data.labels) == 56
+    counts = data.stats["class_counts"]
+    # Labels with at least 12 examples appear in every split, in about their share.
+    total = {k: sum(counts[s].get(k, 0) for s in counts) for k in data.labels}
+    for label in (k for k, v in total.items() if v >= 12):
+        for split in ("validation", "test"):
+            assert counts[split].get(label, 0) >= 1, (label, split)
+        share = counts["train"][label] / total[label]
+        assert 0.6 <= share <= 0.8, (label, share)
