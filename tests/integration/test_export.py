@@ -7,13 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from tests.conftest import run_cli
-
-pytest.importorskip("onnxruntime")
-
 from fastapi.testclient import TestClient
 
+from tests.conftest import run_cli
 from tests.serving_helpers import LABELS, load, make_model_dir, make_regression_model_dir
 from textclass.config.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from textclass.errors import TextclassError

@@ -13,18 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
-
-from tests.conftest import run_cli
-
-pytest.importorskip("fastapi")
-
-import httpx
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import run_cli
 from tests.serving_helpers import (
     LABELS,
     load,

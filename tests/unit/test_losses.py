@@ -75,15 +75,19 @@ def test_build_loss_by_task_and_weights():
 @pytest.mark.parametrize(
     ("train", "task", "message"),
     [
-        ({"loss": {"name": "bce"}}, "single_label", "bce is for multi-label"),
-        ({"loss": {"name": "cross_entropy"}}, "multi_label", "cross_entropy is for single"),
+        ({"loss": {"name": "bce"}}, "single_label", "bce does not apply to single_label"),
+        ({"loss": {"name": "cross_entropy"}}, "multi_label", "cross_entropy does not apply"),
+        ({"loss": {"name": "mse"}}, "single_label", "mse does not apply to single_label"),
+        ({"loss": {"name": "bce"}}, "regression", "bce does not apply to regression"),
         ({"class_weights": "balanced"}, "multi_label", "class_weights is for single-label"),
-        ({"loss": {"pos_weight": "balanced"}}, "single_label", "pos_weight is for multi-label"),
+        ({"class_weights": "balanced"}, "regression", "class_weights is for single-label"),
+        ({"loss": {"pos_weight": "balanced"}}, "single_label", "pos_weight applies to bce"),
         ({"siamese": {"enabled": True}}, "multi_label", "siamese needs single-label"),
     ],
 )
 def test_losses_that_cannot_serve_the_task_are_errors(train, task, message):
     y = np.zeros((4, 2), dtype=np.float32) if task == "multi_label" else np.array([0, 1, 0, 1])
+    y = y.astype(np.float32) if task == "regression" else y
     with pytest.raises(ConfigError, match=message):
         build_loss(TrainConfig(**train), task, ["a", "b"], y)
 

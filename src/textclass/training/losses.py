@@ -192,7 +192,7 @@ def _check_options(cfg: TrainConfig, task: Task, name: str) -> None:
         problems.append("train.loss.label_smoothing applies to cross-entropy only")
     if lc.pos_weight != "none" and name != "bce":
         problems.append(
-            "train.loss.pos_weight applies to multi-label bce; focal loss weighs positives with "
+            "train.loss.pos_weight applies to bce (multi-label); focal loss weighs positives with "
             "train.loss.alpha; single-label data uses train.class_weights"
         )
     if problems:
