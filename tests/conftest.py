@@ -115,3 +115,23 @@ def write_yaml(tmp_path):
         return path
 
     return write
+
+
+def in_memory_classifier(result, like):
+    """A Classifier over the model `train` returned in memory (not read back from disk), set
+    up like the reloaded `like` (tokenizer, labels, cleaning, windows, thresholds), in fp32."""
+    import copy
+
+    from textclass.inference.classifier import Classifier
+
+    return Classifier(
+        copy.deepcopy(result.model),
+        like.tokenizer,
+        like.labels,
+        cleaning=like.cleaning,
+        max_length=like.max_length,
+        columns=like.columns,
+        meta=like.meta,
+        device="cpu",
+        precision="fp32",
+    )

@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
 import textclass
+from tests.conftest import in_memory_classifier
 from textclass.data.prepare import prepare_data
 from textclass.errors import TextclassError, TrainingInterrupted
 from textclass.training.loop import Callback
@@ -37,9 +38,10 @@ def test_overfit_then_save_then_reload(tiny_config, rotten_files):
     assert set(preds) <= {"fresh", "rotten"}
 
     texts = ["a tender, funny film", "dull and far too long", "meh"]
-    again = textclass.Classifier.load(result.model_dir)
-    np.testing.assert_array_equal(clf.predict_proba(texts), again.predict_proba(texts))
-    assert clf.predict(texts) == again.predict(texts)
+    again = textclass.Classifier.load(result.model_dir, device="cpu", precision="fp32")
+    trained = in_memory_classifier(result, again)  # the model as trained, never saved
+    np.testing.assert_allclose(trained.predict_proba(texts), again.predict_proba(texts), atol=1e-6)
+    assert trained.predict(texts) == again.predict(texts)
 
     # The model directory is a plain Hugging Face model directory too.
     plain = AutoModelForSequenceClassification.from_pretrained(result.model_dir)
