@@ -5,7 +5,8 @@ import pytest
 
 from textclass.config.schema import CleaningConfig, DataConfig
 from textclass.data.clean import clean_text
-from textclass.data.prepare import prepare_data, read_table
+from textclass.data.prepare import prepare_data
+from textclass.data.read import read_table
 from textclass.errors import DataError
 
 

@@ -1,4 +1,4 @@
-"""Reading labelled text: files or DataFrames in, clean train/validation/test frames out.
+"""Preparing labelled text: files or DataFrames in, clean train/validation/test frames out.
 
 Every frame that leaves this module has the columns `text`, `label` (a string; for multi-label
 data a sorted list of strings, possibly empty) and, where configured, `text_pair` and `group`.
@@ -7,8 +7,6 @@ Problems with the input raise `DataError` naming the file, line or column and th
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,28 +14,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
-from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 
 from textclass.config.schema import DataConfig
 from textclass.config.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, get_task
 from textclass.data import datasets
 from textclass.data.clean import clean_texts
+from textclass.data.read import read_table, sha256_file
+from textclass.data.split import make_splits
 from textclass.errors import DataError, did_you_mean
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-_SUFFIXES = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 
 
 @dataclass(frozen=True)
@@ -85,151 +73,6 @@ def label_targets(frame: pd.DataFrame, labels: list[str], task: Task | str) -> n
     """The `label` column as the task's targets: class ids (int64), a float32 0/1 matrix
     (multi-label) or float32 values (regression)."""
     return get_task(task).targets(frame["label"], labels)
-
-
-# ---------------------------------------------------------------- reading
-
-
-def detect_format(path: Path, fmt: str = "auto") -> str:
-    if fmt != "auto":
-        return fmt
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in (".gz", ".bz2", ".zip", ".xz", ".zst"):
-        suffixes = suffixes[:-1]
-    if suffixes and suffixes[-1] in _SUFFIXES:
-        return _SUFFIXES[suffixes[-1]]
-    raise DataError(
-        f"{path}: cannot tell the format from the extension `{''.join(path.suffixes) or '(none)'}`."
-        f" Use one of {', '.join(sorted(_SUFFIXES))}, or set data.format."
-    )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _first_undecodable(path: Path, encoding: str) -> tuple[int, int, str] | None:
-    """(line, column, byte) of the first bytes that do not decode; pandas reports offsets
-    relative to an internal buffer, so the file is re-read line by line to say where."""
-    if path.suffix.lower() in (".gz", ".bz2", ".zip", ".xz", ".zst"):
-        return None
-    with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            try:
-                raw.decode(encoding)
-            except UnicodeDecodeError as exc:
-                column = len(raw[: exc.start].decode(encoding, errors="replace")) + 1
-                return number, column, raw[exc.start : exc.start + 1].hex()
-    return None
-
-
-def _encoding_error(path: Path, encoding: str) -> DataError:
-    where = _first_undecodable(path, encoding)
-    at = f" at line {where[0]}, column {where[1]} (byte 0x{where[2]})" if where else ""
-    return DataError(
-        f"{path}: not valid {encoding} text{at}. Save the file as UTF-8, or name its encoding "
-        "with data.encoding=... (e.g. data.encoding=latin-1 or data.encoding=cp1252)."
-    )
-
-
-def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
-    records = []
-    with open(path, encoding=encoding) as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path}, line {number}: not valid JSON ({exc.msg} at column {exc.colno}). "
-                    "Each line of a JSONL file must be one JSON object; fix or remove that line."
-                ) from None
-            if not isinstance(record, dict):
-                raise DataError(
-                    f"{path}, line {number}: expected a JSON object like "
-                    f'{{"text": ..., "label": ...}}, found {type(record).__name__}.'
-                )
-            records.append(record)
-    return pd.DataFrame.from_records(records)
-
-
-def _read_json(path: Path, encoding: str) -> pd.DataFrame:
-    try:
-        payload = json.loads(path.read_text(encoding=encoding))
-    except json.JSONDecodeError as exc:
-        raise DataError(
-            f"{path}, line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})."
-            " If the file holds one object per line, name it .jsonl or set data.format=jsonl."
-        ) from None
-    if (
-        isinstance(payload, dict)
-        and len(payload) == 1
-        and isinstance(next(iter(payload.values())), list)
-    ):
-        payload = next(iter(payload.values()))  # {"data": [...]}
-    if isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
-        return pd.DataFrame.from_records(payload)
-    if isinstance(payload, dict) and all(isinstance(v, list) for v in payload.values()):
-        return pd.DataFrame(payload)
-    raise DataError(
-        f'{path}: expected a list of objects ([{{"text": ..., "label": ...}}, ...]) '
-        "or an object of equal-length column lists."
-    )
-
-
-def _read_delimited(path: Path, sep: str, encoding: str) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as exc:
-        detail = str(exc).strip().removeprefix("Error tokenizing data. C error: ")
-        raise DataError(
-            f"{path}: malformed {'CSV' if sep == ',' else 'TSV'} ({detail}). Fields that contain "
-            f"the delimiter {sep!r}, quotes or line breaks must be enclosed in double quotes; "
-            "fix that line or remove it."
-        ) from None
-
-
-def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> pd.DataFrame:
-    """Read one data file into a DataFrame, turning every failure into a clear DataError."""
-    path = Path(path)
-    if not path.exists():
-        hint = ""
-        if path.parent.exists():
-            hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir()])
-        raise DataError(f"data file not found: {path} (looked in {path.resolve().parent}).{hint}")
-    if path.is_dir():
-        raise DataError(f"{path} is a directory; data.train/validation/test must name a file.")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty (0 bytes). Point to a file with a header and rows.")
-    kind = detect_format(path, fmt)
-    try:
-        if kind == "csv":
-            frame = _read_delimited(path, ",", encoding)
-        elif kind == "tsv":
-            frame = _read_delimited(path, "\t", encoding)
-        elif kind == "jsonl":
-            frame = _read_jsonl(path, encoding)
-        elif kind == "json":
-            frame = _read_json(path, encoding)
-        else:
-            try:
-                frame = pd.read_parquet(path)
-            except Exception as exc:  # pyarrow raises several types for a damaged file
-                raise DataError(f"{path}: cannot read as Parquet ({exc}).") from None
-    except UnicodeDecodeError:
-        raise _encoding_error(path, encoding) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path} holds no data (no header, no rows).") from None
-    except LookupError:
-        raise DataError(f"data.encoding `{encoding}` is not an encoding Python knows.") from None
-    if frame.empty:
-        raise DataError(f"{path} has a header ({', '.join(map(str, frame.columns))}) but no rows.")
-    return frame
 
 
 # ---------------------------------------------------------------- columns, cleaning
@@ -374,76 +217,6 @@ def _numbers(column: pd.Series, name: str, where: str) -> pd.Series:
     return values.astype(np.float64)
 
 
-# ---------------------------------------------------------------- splitting
-
-
-def _split_off_multilabel(
-    frame: pd.DataFrame, fraction: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Iterative stratification (Sechidis et al. 2011, `iterative-stratification`): every
-    label, rare ones included, keeps about the same share in both parts. With groups, a plain
-    grouped split (no multi-label splitter keeps groups together and strata balanced)."""
-    if "group" in frame.columns:
-        log.warning("multi-label data with groups: splitting by group without stratification")
-        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-        rest_idx, held_idx = next(splitter.split(frame, groups=frame["group"]))
-        return frame.iloc[rest_idx], frame.iloc[held_idx]
-    labels = sorted({v for values in frame["label"] for v in values})
-    y = label_targets(frame, labels, MULTI_LABEL)
-    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-    rest_idx, held_idx = next(splitter.split(np.zeros(len(frame)), y))
-    return frame.iloc[np.sort(rest_idx)], frame.iloc[np.sort(held_idx)]
-
-
-def _split_off(
-    frame: pd.DataFrame, fraction: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out about `fraction` of the rows, stratified by label and (if present) grouped."""
-    if len(frame) and isinstance(frame["label"].iloc[0], list):
-        return _split_off_multilabel(frame, fraction, seed)
-    labels = frame["label"].to_numpy()
-    if labels.dtype.kind == "f":  # regression: stratify by deciles of the target
-        labels = pd.qcut(frame["label"], q=10, labels=False, duplicates="drop").to_numpy()
-    if "group" in frame.columns:
-        n_splits = max(2, round(1 / fraction))
-        if frame["group"].nunique() < n_splits:
-            raise DataError(
-                f"data.group_column: only {frame['group'].nunique()} distinct groups; "
-                f"at least {n_splits} are needed to hold out {fraction:.0%} by group."
-            )
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        rest_idx, held_idx = next(splitter.split(frame, labels, groups=frame["group"]))
-        return frame.iloc[rest_idx], frame.iloc[held_idx]
-    counts = pd.Series(labels).value_counts()
-    stratify = labels if counts.min() >= 2 else None
-    if stratify is None:
-        log.warning("label(s) with a single example: splitting without stratification")
-    rest, held = train_test_split(frame, test_size=fraction, random_state=seed, stratify=stratify)
-    return rest, held
-
-
-def make_splits(
-    train: pd.DataFrame,
-    validation: pd.DataFrame | None,
-    test: pd.DataFrame | None,
-    cfg: DataConfig,
-    seed: int,
-) -> dict[str, pd.DataFrame]:
-    """Use the given splits; carve the missing ones out of `train` (70/15/15 by default)."""
-    test_fraction, val_fraction = cfg.split.test, cfg.split.validation
-    if test is None:
-        train, test = _split_off(train, test_fraction, seed)
-    else:
-        test_fraction = 0.0
-    if validation is None:
-        train, validation = _split_off(train, val_fraction / (1 - test_fraction), seed + 1)
-    return {
-        "train": train.reset_index(drop=True),
-        "validation": validation.reset_index(drop=True),
-        "test": test.reset_index(drop=True),
-    }
-
-
 # ---------------------------------------------------------------- the whole step
 
 
@@ -464,27 +237,7 @@ def prepare_data(
     """
     use_dataset = frames is None and cfg.train is None
     columns = Columns.from_config(cfg, use_dataset)
-    raw: dict[str, pd.DataFrame] = {}
-    sources: dict[str, str] = {}
-    hashes: dict[str, str] = {}
-    if frames is not None:
-        if "train" not in frames:
-            raise DataError("pass at least a `train` DataFrame (and optionally validation, test).")
-        raw = dict(frames)
-        sources = {name: f"DataFrame `{name}`" for name in frames}
-    elif use_dataset:
-        path = datasets.path(cfg.dataset)
-        raw["train"] = datasets.load(cfg.dataset)
-        sources["train"] = f"bundled dataset `{cfg.dataset}`"
-        hashes[f"dataset:{cfg.dataset}"] = sha256_file(path)
-    else:
-        for name in SPLITS:
-            path = getattr(cfg, name)
-            if path is not None:
-                raw[name] = read_table(path, cfg.format, cfg.encoding)
-                sources[name] = str(path)
-                hashes[str(path)] = sha256_file(Path(path))
-
+    raw, sources, hashes = _read_sources(cfg, frames, use_dataset)
     task, delimiter = _task(cfg, raw["train"], columns, use_dataset)
     stats: dict[str, Any] = {"sources": sources, "cleaning": {}, "task": task}
     clean: dict[str, pd.DataFrame | None] = dict.fromkeys(SPLITS)
@@ -542,6 +295,34 @@ def prepare_data(
         task=task,
         label_delimiter=delimiter,
     )
+
+
+def _read_sources(
+    cfg: DataConfig, frames: dict[str, pd.DataFrame] | None, use_dataset: bool
+) -> tuple[dict[str, pd.DataFrame], dict[str, str], dict[str, str]]:
+    """The raw frames per split, where each came from, and the SHA-256 of each file read."""
+    raw: dict[str, pd.DataFrame] = {}
+    sources: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    if frames is not None:
+        if "train" not in frames:
+            raise DataError("pass at least a `train` DataFrame (and optionally validation, test).")
+        raw = dict(frames)
+        sources = {name: f"DataFrame `{name}`" for name in frames}
+    elif use_dataset:
+        path = datasets.path(cfg.dataset)
+        raw["train"] = datasets.load(cfg.dataset)
+        sources["train"] = f"bundled dataset `{cfg.dataset}`"
+        hashes[f"dataset:{cfg.dataset}"] = sha256_file(path)
+    else:
+        for name in SPLITS:
+            path = getattr(cfg, name)
+            if path is not None:
+                raw[name] = read_table(path, cfg.format, cfg.encoding)
+                sources[name] = str(path)
+                hashes[str(path)] = sha256_file(Path(path))
+
+    return raw, sources, hashes
 
 
 def _task(

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from textclass.config.tasks import Task, get_task
-from textclass.data.prepare import sha256_file
+from textclass.data.read import sha256_file
 from textclass.errors import TextclassError
 from textclass.inference.classifier import MODEL_META, Classifier
 from textclass.inference.onnx import (

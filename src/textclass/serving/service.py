@@ -48,7 +48,7 @@ def _identity(model_dir: Path) -> tuple[str | None, str | None, str | None]:
 
     # The one file hash of the package (data/prepare.py); imported here, not at the top, as
     # it pulls in the data-splitting libraries.
-    from textclass.data.prepare import sha256_file
+    from textclass.data.read import sha256_file
 
     name = version = config_sha256 = None
     config_file = model_dir / "config.yaml"

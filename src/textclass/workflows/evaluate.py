@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 
 from textclass.config.tasks import LABEL_SEPARATOR, MULTI_LABEL
-from textclass.data.prepare import Columns, label_targets, read_table, standardise
+from textclass.data.prepare import Columns, label_targets, standardise
+from textclass.data.read import read_table
 from textclass.errors import DataError
 from textclass.inference.classifier import Classifier
 

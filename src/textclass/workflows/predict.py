@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from textclass.data.prepare import detect_format, read_table
+from textclass.data.read import detect_format, read_table
 from textclass.errors import DataError, TextclassError, did_you_mean
 from textclass.inference.classifier import Classifier
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from textclass.data.prepare import detect_format
+from textclass.data.read import detect_format
 from textclass.errors import DataError, TextclassError, did_you_mean
 from textclass.evaluation.metrics import LABEL_SEPARATOR  # a multi-label prediction: `a|b`
 
