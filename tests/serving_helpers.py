@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from textclass.config.schema import CleaningConfig
-from textclass.inference.classifier import MODEL_META, Classifier
+from textclass.inference.classifier import Classifier
+from textclass.workflows.rundir import MODEL_META
 
 LABELS = ["fresh", "rotten"]
 

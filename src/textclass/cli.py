@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from textclass.errors import TextclassError, TrainingInterrupted
+from textclass.workflows import rundir
 
 app = typer.Typer(
     add_completion=False,
@@ -251,7 +252,7 @@ def doctor(
 def compare(
     run_dirs: Annotated[list[Path], typer.Argument(help="Two or more finished run directories.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Markdown table file.")] = Path(
-        "comparison.md"
+        rundir.COMPARISON["md"]
     ),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
@@ -346,7 +347,7 @@ def export(
     if format != "onnx":
         raise TextclassError(f"--format {format!r}: only onnx is supported.")
     target = export_onnx(model_dir, output, quantize=quantize, overwrite=overwrite)
-    diff = json.loads((target / "textclass.json").read_text())["export"]["max_prob_diff"]
+    diff = json.loads((target / rundir.MODEL_META).read_text())["export"]["max_prob_diff"]
     typer.echo(
         f"exported to {target} ({quantize or 'fp32'}; max probability difference from "
         f"PyTorch {diff:.2e}). Serve it: textclass serve {target}"

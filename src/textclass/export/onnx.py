@@ -29,7 +29,7 @@ import torch
 from textclass.config.tasks import Task, get_task
 from textclass.data.read import sha256_file
 from textclass.errors import TextclassError
-from textclass.inference.classifier import MODEL_META, Classifier
+from textclass.inference.classifier import Classifier
 from textclass.inference.onnx import (
     INPUT_NAMES,
     ONNX_FILE,
@@ -38,12 +38,14 @@ from textclass.inference.onnx import (
     require,
 )
 from textclass.models.attention import plain_attention
+from textclass.workflows import rundir
+from textclass.workflows.rundir import MODEL_META
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
 FP32_TOLERANCE = 1e-4  # max |p_onnx - p_torch| accepted for an fp32 export
-COPIED_FILES = ("config.yaml", "environment.json")
+COPIED_FILES = (rundir.CONFIG, rundir.ENVIRONMENT)
 # Texts used to check the export against PyTorch: varied lengths, so padding is exercised.
 PROBE_TEXTS = [
     "a gripping, beautifully shot film",
@@ -197,7 +199,7 @@ def export_onnx(
     if quantize not in (None, "int8"):
         raise TextclassError(f"--quantize {quantize!r}: only int8 is supported.")
     model_dir = Path(model_dir)
-    if is_onnx_dir(model_dir) and not (model_dir / "model.safetensors").is_file():
+    if is_onnx_dir(model_dir) and not (model_dir / rundir.WEIGHTS).is_file():
         raise TextclassError(f"{model_dir} is already an ONNX export; export the original model.")
     clf = Classifier.load(model_dir, device="cpu", precision="fp32", backend="torch")
     target = _output_dir(model_dir, output, quantize, overwrite)
@@ -327,5 +329,5 @@ def _move_into(tmp: Path, target: Path) -> None:
 
 
 def _weights_sha256(model_dir: Path) -> str | None:
-    weights = model_dir / "model.safetensors"
+    weights = model_dir / rundir.WEIGHTS
     return sha256_file(weights) if weights.is_file() else None

@@ -27,8 +27,7 @@ from textclass.errors import TextclassError
 from textclass.inference.forward import inference_model, predict_logits
 from textclass.models import build as models
 from textclass.runtime import autocast_dtype, choose_device, choose_precision
-
-MODEL_META = "textclass.json"
+from textclass.workflows import rundir
 
 
 class Classifier:
@@ -84,15 +83,15 @@ class Classifier:
         PyTorch weights)."""
         path = Path(path)
         models.register_architectures()
-        if not (path / "config.json").is_file():
+        if not (path / rundir.HF_CONFIG).is_file():
             hint = " (a run directory? use its model/ folder)" if (path / "model").is_dir() else ""
             raise TextclassError(f"{path} is not a model directory: no config.json{hint}.")
-        meta_file = path / MODEL_META
+        meta_file = path / rundir.MODEL_META
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
         if backend not in ("auto", "torch", "onnx"):
             raise TextclassError(f"backend {backend!r}: use auto, torch or onnx.")
         if backend == "auto":
-            onnx_only = (path / "model.onnx").is_file() and not any(path.glob("*.safetensors"))
+            onnx_only = (path / rundir.ONNX).is_file() and not any(path.glob("*.safetensors"))
             backend = "onnx" if onnx_only else "torch"
         if backend == "onnx":
             from textclass.inference.onnx import OnnxSequenceClassifier, is_onnx_dir

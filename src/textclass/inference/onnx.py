@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from textclass.errors import TextclassError
+from textclass.workflows import rundir
 
-ONNX_FILE = "model.onnx"
+ONNX_FILE = rundir.ONNX
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 

@@ -52,6 +52,7 @@ from textclass.serving.routes import build_router
 from textclass.serving.schemas import ApiError, field_name
 from textclass.serving.service import ModelService, is_pair_model, load_classifier
 from textclass.serving.settings import API_KEYS_ENV, ServeSettings
+from textclass.workflows import rundir
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def _check_servable(settings: ServeSettings) -> None:
     """Fail before binding a port: a missing model, or onnx asked for without an export; warn
     when the server is reachable from other machines without API keys."""
     model_dir = settings.model_dir
-    if model_dir is None or not (Path(model_dir) / "config.json").is_file():
+    if model_dir is None or not (Path(model_dir) / rundir.HF_CONFIG).is_file():
         load_classifier(settings)  # raises the standard "not a model directory" error
     if settings.backend == "onnx" and not is_onnx_dir(model_dir):
         raise TextclassError(

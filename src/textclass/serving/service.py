@@ -16,11 +16,13 @@ import numpy as np
 from textclass.config.tasks import MULTI_LABEL, get_task
 from textclass.data.clean import clean_texts
 from textclass.errors import TextclassError
-from textclass.inference.classifier import MODEL_META, Classifier
+from textclass.inference.classifier import Classifier
 from textclass.inference.onnx import OnnxSequenceClassifier
 from textclass.serving.batcher import DynamicBatcher, LRUCache
 from textclass.serving.middleware import ServeMetrics
 from textclass.serving.settings import ServeSettings
+from textclass.workflows import rundir
+from textclass.workflows.rundir import MODEL_META
 
 
 def load_classifier(settings: ServeSettings) -> Classifier:
@@ -51,13 +53,13 @@ def _identity(model_dir: Path) -> tuple[str | None, str | None, str | None]:
     from textclass.data.read import sha256_file
 
     name = version = config_sha256 = None
-    config_file = model_dir / "config.yaml"
+    config_file = model_dir / rundir.CONFIG
     if config_file.is_file():
         config_sha256 = sha256_file(config_file)
         with contextlib.suppress(yaml.YAMLError, AttributeError):
             name = (yaml.safe_load(config_file.read_text()) or {}).get("name")
     name = name or (model_dir.parent.name if model_dir.name == "model" else model_dir.name)
-    for weights in ("model.safetensors", "model.onnx"):
+    for weights in (rundir.WEIGHTS, rundir.ONNX):
         if (model_dir / weights).is_file():
             version = sha256_file(model_dir / weights)[:12]
             break

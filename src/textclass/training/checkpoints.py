@@ -22,8 +22,8 @@ from accelerate import Accelerator
 from textclass.models.build import load_trained, quiet_transformers
 from textclass.training.callbacks import Callback
 from textclass.training.state import TrainState
+from textclass.workflows import rundir
 
-STATE_FILE = "trainer_state.json"
 BEST, LAST = "best", "last"  # under the run's checkpoints/ directory
 
 
@@ -45,7 +45,7 @@ def save_checkpoint(accelerator: Accelerator, state: TrainState, directory: Path
 
     def write(tmp: Path) -> None:
         accelerator.save_state(str(tmp), safe_serialization=True)
-        (tmp / STATE_FILE).write_text(json.dumps(state.to_json(), indent=1))
+        (tmp / rundir.TRAINER_STATE).write_text(json.dumps(state.to_json(), indent=1))
 
     if accelerator.is_main_process:
         _atomic_dir(directory, write)
@@ -54,7 +54,7 @@ def save_checkpoint(accelerator: Accelerator, state: TrainState, directory: Path
 
 def load_checkpoint(accelerator: Accelerator, directory: Path) -> TrainState:
     accelerator.load_state(str(directory))
-    return TrainState.from_json(json.loads((directory / STATE_FILE).read_text()))
+    return TrainState.from_json(json.loads((directory / rundir.TRAINER_STATE).read_text()))
 
 
 class BestWeights(Callback):

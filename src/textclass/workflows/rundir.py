@@ -46,6 +46,8 @@ COMPARISON = {"md": "comparison.md", "json": "comparison.json"}
 MODEL_META = "textclass.json"  # labels, task, columns, cleaning, max length, thresholds, ...
 WEIGHTS = "model.safetensors"
 HF_CONFIG = "config.json"
+ONNX = "model.onnx"  # an exported directory (`textclass export`)
+TRAINER_STATE = "trainer_state.json"  # in each checkpoint, beside Accelerate's files
 
 
 def write_json(path: Path, data: Any) -> None:
