@@ -9,7 +9,7 @@ import pytest
 
 import textclass
 from textclass.config.tasks import MULTI_LABEL
-from textclass.diagnosis.rules import check_label_weakness, check_multilabel_collapse, diagnose
+from textclass.diagnosis.rules import diagnose, label_weakness, multilabel_collapse
 from textclass.evaluation.metrics import classification_metrics
 from textclass.reporting.build import (
     _objective,
@@ -43,26 +43,26 @@ def test_multilabel_collapse_rules_on_synthetic_metrics():
     noisy = np.where(rng.random(y.shape) < 0.1, 1 - y, y)
     healthy = _metrics(np.where(noisy == 1, 0.8, 0.2), y)
     assert healthy["f1_micro"] > 0.7
-    assert check_multilabel_collapse(healthy, "test") is None
-    assert check_label_weakness(healthy) == []
+    assert multilabel_collapse(healthy, "test") is None
+    assert label_weakness(healthy) == []
 
     nothing = _metrics(np.full(y.shape, 0.1), y)  # every sigmoid below the 0.5 cut
-    found = check_multilabel_collapse(nothing, "test")
+    found = multilabel_collapse(nothing, "test")
     assert found is not None and found.severity == "fail"
     assert "no label for any text" in found.title
     assert "0.00 labels predicted per text" in found.evidence
     assert "pos_weight=balanced" in found.recommendation
     assert "eval.thresholds.tune=true" in found.recommendation  # thresholds were all 0.5
     # Weighted BCE already: the advice moves on to focal loss.
-    weighted = check_multilabel_collapse(nothing, "test", {"name": "bce", "weights": {"a": 2.0}})
+    weighted = multilabel_collapse(nothing, "test", {"name": "bce", "weights": {"a": 2.0}})
     assert "pos_weight" not in weighted.recommendation
     assert "train.loss.name=focal" in weighted.recommendation
 
-    everything = check_multilabel_collapse(_metrics(np.full(y.shape, 0.9), y), "test")
+    everything = multilabel_collapse(_metrics(np.full(y.shape, 0.9), y), "test")
     assert "every label" in everything.title
 
     fixed = np.tile([0.9, 0.9, 0.1, 0.1, 0.1], (len(y), 1))  # {a, b} for every text
-    same = check_multilabel_collapse(_metrics(fixed, y), "validation")
+    same = multilabel_collapse(_metrics(fixed, y), "validation")
     assert same.check == "collapse_validation"
     assert "the same label set for every text (`a`, `b`)" in same.title
 
@@ -70,8 +70,8 @@ def test_multilabel_collapse_rules_on_synthetic_metrics():
     no_e = np.where(noisy == 1, 0.8, 0.2)
     no_e[:, 4] = 0.1
     weak = _metrics(no_e, y)
-    assert check_multilabel_collapse(weak, "test") is None
-    (finding,) = check_label_weakness(weak)
+    assert multilabel_collapse(weak, "test") is None
+    (finding,) = label_weakness(weak)
     assert finding.check == "label_weakness" and "`e`" in finding.evidence
 
     # diagnose() routes multi-label metrics to these rules (no confusion matrix needed).

@@ -39,7 +39,8 @@ from textclass.data.prepare import (
     read_table,
     standardise,
 )
-from textclass.diagnosis.rules import Finding, TrainingMonitor, diagnose
+from textclass.diagnosis.monitor import TrainingMonitor
+from textclass.diagnosis.rules import Finding, diagnose
 from textclass.errors import DataError, TextclassError, did_you_mean
 from textclass.evaluation.thresholds import threshold_table, tune_thresholds
 from textclass.inference.classifier import MODEL_META, Classifier
