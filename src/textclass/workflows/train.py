@@ -40,12 +40,12 @@ from textclass.data.prepare import (
     standardise,
 )
 from textclass.diagnosis.monitor import TrainingMonitor
-from textclass.diagnosis.rules import Finding, diagnose
+from textclass.diagnosis.rules import Finding, diagnose, print_findings
 from textclass.errors import DataError, TextclassError, did_you_mean
 from textclass.evaluation.thresholds import threshold_table, tune_thresholds
 from textclass.inference.classifier import MODEL_META, Classifier
 from textclass.models import build as models
-from textclass.reporting.build import print_findings, write_report
+from textclass.reporting.build import write_report
 from textclass.runtime import choose_device, choose_precision, environment_record
 from textclass.training.loop import Callback, FitContext, evaluate, fit
 
