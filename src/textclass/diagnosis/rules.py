@@ -355,55 +355,11 @@ def multilabel_collapse(
     gold, pred = metrics["labels_per_text"]["gold"], metrics["labels_per_text"]["predicted"]
     if n == 0 or gold == 0 or len(per) < 2:
         return None
-    k = len(per)
-    shares = _predicted_shares(metrics)
-    always = [
-        label
-        for label, v in per.items()
-        if shares[label] >= 0.95 and v["support"] < 0.9 * n  # predicted on ~every text
-    ]
-    tuned = _thresholds_tuned(metrics)
-    if pred <= 0.1 * gold:
-        what = "no label for any text" if pred == 0 else "no label for almost every text"
-        causes = [
-            "label imbalance: each label's negatives dominate the loss, so its sigmoid stays "
-            "below the cut",
-            "the model did not learn or trained too briefly (see the loss curve)",
-            "training diverged (learning rate too high)",
-        ]
-        if not tuned:
-            causes.insert(1, "a 0.5 cut for every label: rare labels need lower thresholds")
-        fix = "; ".join([*_multilabel_fix(loss, tuned), "read the other findings"])
-    elif pred >= 0.9 * k and gold <= 0.5 * k:
-        what = "every label for (almost) every text"
-        causes = [
-            "the model's scores do not separate texts, so the thresholds pass everything",
-            "positives weighted too strongly (train.loss.pos_weight)",
-            "training diverged (learning rate too high)",
-        ]
-        fix = "Read the other findings for the cause; check train.loss.pos_weight and train.lr"
-    elif always and pred - sum(shares[label] for label in always) <= 0.1:
-        shown = ", ".join(f"`{label}`" for label in always[:8])
-        more = f" and {len(always) - 8} more" if len(always) > 8 else ""
-        what = f"the same label set for every text ({shown}{more})"
-        causes = [
-            "the model did not learn: with scores that do not separate texts, thresholds "
-            "tuned for F1 predict the frequent labels everywhere",
-            "training diverged (learning rate too high)",
-            "labels collapsed in the training pipeline (see the batch label check)",
-        ]
-        fix = "Read the other findings for the cause; run `textclass doctor CONFIG`"
-    elif pred >= 3 * gold and pred >= gold + 2:
-        what = "far more labels per text than the texts carry"
-        causes = [
-            "the model's scores hardly separate texts (see the per-label ROC-AUC), so the "
-            "thresholds tuned for F1 let most labels through",
-            "the model did not learn or trained too briefly (see the loss curve)",
-            "positives weighted too strongly (train.loss.pos_weight)",
-        ]
-        fix = "Train longer or with a higher train.lr, then check the per-label ROC-AUC"
-    else:
+    pattern = _label_set_pattern(metrics, loss)
+    if pattern is None:
         return None
+    what, causes, fix = pattern
+    k = len(per)
     auc = metrics.get("roc_auc")
     return Finding(
         f"collapse_{split}",
@@ -416,6 +372,61 @@ def multilabel_collapse(
         causes,
         fix[0].upper() + fix[1:] + ".",
     )
+
+
+def _label_set_pattern(
+    metrics: dict[str, Any], loss: dict[str, Any] | None
+) -> tuple[str, list[str], str] | None:
+    """Which way multi-label predictions collapsed (what, likely causes, fix), or None."""
+    per, n = metrics["per_class"], metrics["n"]
+    gold, pred = metrics["labels_per_text"]["gold"], metrics["labels_per_text"]["predicted"]
+    shares = _predicted_shares(metrics)
+    always = [
+        label
+        for label, v in per.items()
+        if shares[label] >= 0.95 and v["support"] < 0.9 * n  # predicted on ~every text
+    ]
+    if pred <= 0.1 * gold:
+        tuned = _thresholds_tuned(metrics)
+        causes = [
+            "label imbalance: each label's negatives dominate the loss, so its sigmoid stays "
+            "below the cut",
+            "the model did not learn or trained too briefly (see the loss curve)",
+            "training diverged (learning rate too high)",
+        ]
+        if not tuned:
+            causes.insert(1, "a 0.5 cut for every label: rare labels need lower thresholds")
+        what = "no label for any text" if pred == 0 else "no label for almost every text"
+        return what, causes, "; ".join([*_multilabel_fix(loss, tuned), "read the other findings"])
+    if pred >= 0.9 * len(per) and gold <= 0.5 * len(per):
+        causes = [
+            "the model's scores do not separate texts, so the thresholds pass everything",
+            "positives weighted too strongly (train.loss.pos_weight)",
+            "training diverged (learning rate too high)",
+        ]
+        fix = "Read the other findings for the cause; check train.loss.pos_weight and train.lr"
+        return "every label for (almost) every text", causes, fix
+    if always and pred - sum(shares[label] for label in always) <= 0.1:
+        shown = ", ".join(f"`{label}`" for label in always[:8])
+        more = f" and {len(always) - 8} more" if len(always) > 8 else ""
+        causes = [
+            "the model did not learn: with scores that do not separate texts, thresholds "
+            "tuned for F1 predict the frequent labels everywhere",
+            "training diverged (learning rate too high)",
+            "labels collapsed in the training pipeline (see the batch label check)",
+        ]
+        fix = "Read the other findings for the cause; run `textclass doctor CONFIG`"
+        return f"the same label set for every text ({shown}{more})", causes, fix
+    if pred >= 3 * gold and pred >= gold + 2:
+        causes = [
+            "the model's scores hardly separate texts (see the per-label ROC-AUC), so the "
+            "thresholds tuned for F1 let most labels through",
+            "the model did not learn or trained too briefly (see the loss curve)",
+            "positives weighted too strongly (train.loss.pos_weight)",
+        ]
+        fix = "Train longer or with a higher train.lr, then check the per-label ROC-AUC"
+        return "far more labels per text than the texts carry", causes, fix
+    return None
 
 
 @rule("overfitting", "validation loss rising from its minimum while training loss falls")
