@@ -86,7 +86,7 @@ def _finite(values: list[float | None]) -> np.ndarray:
     "the model did not learn: flat training loss, learning rate 0, frozen parameters or a "
     "head outside the optimizer, zero gradients, NaN losses",
 )
-def check_learning(monitor: dict[str, Any], history: list[dict[str, Any]], **_) -> list[Finding]:
+def check_learning(monitor: dict[str, Any], **_) -> list[Finding]:
     """No learning: what makes it impossible (nothing trainable, lr 0, ...) or a flat loss."""
     causes, evidence = _stuck(monitor)
     losses = _finite(monitor.get("steps", {}).get("loss", []))
