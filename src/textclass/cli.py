@@ -257,7 +257,7 @@ def compare(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Side-by-side table of runs: config differences and metrics with 95% intervals."""
-    from textclass.reporting.build import compare_runs, render_comparison
+    from textclass.reporting.compare import compare_runs, render_comparison
 
     if output.exists() and not overwrite:
         raise TextclassError(f"{output} exists; choose another --output or pass --overwrite.")

@@ -11,8 +11,9 @@ import pytest
 import textclass
 from textclass.data import datasets
 from textclass.diagnosis.doctor import doctor
-from textclass.reporting.build import compare_runs, render_comparison, write_report
-from textclass.training.loop import Callback
+from textclass.reporting.build import write_report
+from textclass.reporting.compare import compare_runs, render_comparison
+from textclass.training.callbacks import Callback
 
 
 class OneClassLabels(Callback):
@@ -65,6 +66,12 @@ def test_healthy_run_report_is_complete_and_consistent(spam_config):
     assert report["observations"] and report["model"]["parameters"] > 0
 
     md = (run / "report.md").read_text()
+    # Accuracy recomputed from the predictions file's label strings, as the report shows it.
+    preds = pd.read_csv(run / "predictions.csv", dtype=str, keep_default_na=False)
+    accuracy = (preds["gold"] == preds["predicted"]).mean()
+    assert test["accuracy"] == pytest.approx(accuracy)
+    assert f"Test accuracy **{accuracy:.4f} [" in md
+    assert f"| accuracy | {accuracy:.4f} [" in md
     sections = re.split(r"^## ", md, flags=re.M)[1:]
     titles = [s.splitlines()[0] for s in sections]
     assert titles == [
@@ -95,7 +102,10 @@ def test_report_command_rebuilds_the_same_numbers(spam_config):
     assert not (result.run_dir / "report.md").exists()
     paths = write_report(result.run_dir)
     report = json.loads(paths["json"].read_text())
-    assert report["results"]["test"]["accuracy"] == result.metrics["test"]["accuracy"]
+    preds = pd.read_csv(result.run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    accuracy = (preds["gold"] == preds["predicted"]).mean()
+    assert report["results"]["test"]["accuracy"] == pytest.approx(accuracy)
+    assert f"| accuracy | {accuracy:.4f} [" in paths["md"].read_text()
 
 
 def test_learning_rate_zero_is_diagnosed(spam_config):

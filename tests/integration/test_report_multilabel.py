@@ -9,15 +9,13 @@ import pytest
 
 import textclass
 from textclass.config.tasks import MULTI_LABEL
-from textclass.diagnosis.rules import check_label_weakness, check_multilabel_collapse, diagnose
+from textclass.diagnosis.rules import diagnose, label_weakness, multilabel_collapse
+from textclass.evaluation.analysis import label_matrix, row_f1
 from textclass.evaluation.metrics import classification_metrics
-from textclass.reporting.build import (
-    _objective,
-    _window_blocks,
-    build_report,
-    compare_runs,
-    write_report,
-)
+from textclass.reporting.build import build_report, write_report
+from textclass.reporting.compare import compare_runs
+from textclass.reporting.sections.objective import describe
+from textclass.reporting.sections.windows import window_blocks
 
 LABELS = ["a", "b", "c", "d", "e"]
 
@@ -43,26 +41,26 @@ def test_multilabel_collapse_rules_on_synthetic_metrics():
     noisy = np.where(rng.random(y.shape) < 0.1, 1 - y, y)
     healthy = _metrics(np.where(noisy == 1, 0.8, 0.2), y)
     assert healthy["f1_micro"] > 0.7
-    assert check_multilabel_collapse(healthy, "test") is None
-    assert check_label_weakness(healthy) == []
+    assert multilabel_collapse(healthy, "test") is None
+    assert label_weakness(healthy) == []
 
     nothing = _metrics(np.full(y.shape, 0.1), y)  # every sigmoid below the 0.5 cut
-    found = check_multilabel_collapse(nothing, "test")
+    found = multilabel_collapse(nothing, "test")
     assert found is not None and found.severity == "fail"
     assert "no label for any text" in found.title
     assert "0.00 labels predicted per text" in found.evidence
     assert "pos_weight=balanced" in found.recommendation
     assert "eval.thresholds.tune=true" in found.recommendation  # thresholds were all 0.5
     # Weighted BCE already: the advice moves on to focal loss.
-    weighted = check_multilabel_collapse(nothing, "test", {"name": "bce", "weights": {"a": 2.0}})
+    weighted = multilabel_collapse(nothing, "test", {"name": "bce", "weights": {"a": 2.0}})
     assert "pos_weight" not in weighted.recommendation
     assert "train.loss.name=focal" in weighted.recommendation
 
-    everything = check_multilabel_collapse(_metrics(np.full(y.shape, 0.9), y), "test")
+    everything = multilabel_collapse(_metrics(np.full(y.shape, 0.9), y), "test")
     assert "every label" in everything.title
 
     fixed = np.tile([0.9, 0.9, 0.1, 0.1, 0.1], (len(y), 1))  # {a, b} for every text
-    same = check_multilabel_collapse(_metrics(fixed, y), "validation")
+    same = multilabel_collapse(_metrics(fixed, y), "validation")
     assert same.check == "collapse_validation"
     assert "the same label set for every text (`a`, `b`)" in same.title
 
@@ -70,8 +68,8 @@ def test_multilabel_collapse_rules_on_synthetic_metrics():
     no_e = np.where(noisy == 1, 0.8, 0.2)
     no_e[:, 4] = 0.1
     weak = _metrics(no_e, y)
-    assert check_multilabel_collapse(weak, "test") is None
-    (finding,) = check_label_weakness(weak)
+    assert multilabel_collapse(weak, "test") is None
+    (finding,) = label_weakness(weak)
     assert finding.check == "label_weakness" and "`e`" in finding.evidence
 
     # diagnose() routes multi-label metrics to these rules (no confusion matrix needed).
@@ -139,17 +137,28 @@ def test_multilabel_run_report(multilabel_run):
     test = report["results"]["test"]
     assert "confusion_matrix" not in test
     for key in ("f1_micro", "f1_macro", "f1_samples", "subset_accuracy", "hamming_loss"):
-        assert test[key] == metrics["test"][key]
         lo, hi = test["intervals"][key]
         assert lo <= test[key] <= hi, key
 
-    # The report's own reading of predictions.csv agrees with the run's metrics.
-    from textclass.reporting.build import _label_matrix, _row_f1
+    # Subset accuracy and micro-F1 recomputed from the predictions file's label sets, as the
+    # report shows them.
+    rows = pd.read_csv(run / "predictions.csv", dtype=str, keep_default_na=False)
+    sets = [
+        (set(filter(None, g.split("|"))), set(filter(None, p.split("|"))))
+        for g, p in zip(rows["gold"], rows["predicted"], strict=True)
+    ]
+    subset = np.mean([g == p for g, p in sets])
+    tp = sum(len(g & p) for g, p in sets)
+    wrong = sum(len(g ^ p) for g, p in sets)  # extra and missed labels
+    micro = 2 * tp / (2 * tp + wrong) if tp + wrong else 0.0
+    assert test["subset_accuracy"] == pytest.approx(subset)
+    assert test["f1_micro"] == pytest.approx(micro)
 
+    # The report's own reading of predictions.csv agrees with the run's metrics.
     frame = pd.read_csv(run / "predictions.csv", keep_default_na=False, dtype=str)
-    y, pred = _label_matrix(frame["gold"], labels), _label_matrix(frame["predicted"], labels)
+    y, pred = label_matrix(frame["gold"], labels), label_matrix(frame["predicted"], labels)
     assert (y.sum(axis=1) > 0).all()
-    assert _row_f1(y, pred).mean() == pytest.approx(metrics["test"]["f1_samples"])
+    assert row_f1(y, pred).mean() == pytest.approx(metrics["test"]["f1_samples"])
     assert (y != pred).mean() == pytest.approx(metrics["test"]["hamming_loss"])
     assert test["labels_per_text"]["predicted"] == pytest.approx(pred.sum(axis=1).mean())
     errors = report["errors"]["test"]
@@ -188,10 +197,10 @@ def test_multilabel_run_report(multilabel_run):
         "Diagnosis and recommendations",
     ]
     for text in (
-        "Test micro-F1 **",
-        "| micro-F1 | ",
+        f"Test micro-F1 **{micro:.4f} [",
+        f"| micro-F1 | {micro:.4f} [",
+        f"| subset accuracy (exact label set) | {subset:.4f} [",
         "| samples-F1 (mean per text) | ",
-        "| subset accuracy (exact label set) | ",
         "| Hamming loss (wrong label decisions) | ",
         "| label | threshold | validation support | validation F1 at 0.5 | validation F1 tuned",
         "| macro-F1 | ",
@@ -247,19 +256,19 @@ def test_training_objective_and_windows_are_described():
             "beta": 0.5,
         },
     }
-    text = _objective(cfg, {"loss": recorded}, "single_label")["text"]
+    text = describe(cfg, {"loss": recorded}, "single_label")["text"]
     assert text.startswith("Softmax focal loss (gamma 2); class weights (balanced): ham 0.58")
     assert "Siamese training" in text and "margin 0.5" in text and "0.5 x classification" in text
     # Older runs without a recorded loss: read from the config.
-    plain = _objective({"train": {"class_weights": "none"}}, {}, "single_label")
+    plain = describe({"train": {"class_weights": "none"}}, {}, "single_label")
     assert plain["text"] == "Cross-entropy; no class weights."
 
     model = {
         "max_length": 64,
         "window": {"enabled": True, "stride": 16, "aggregate": "max", "max_windows": 4},
     }
-    assert _window_blocks(None, {"max_length": 64, "window": {"enabled": False}}) == []
-    blocks = _window_blocks(
+    assert window_blocks(None, {"max_length": 64, "window": {"enabled": False}}) == []
+    blocks = window_blocks(
         {"test": {"texts": 10, "longer_than_window": 4, "windows": 17, "truncated": 2}}, model
     )
     text = " ".join(str(b) for b in blocks)

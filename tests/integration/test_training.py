@@ -12,7 +12,7 @@ import textclass
 from tests.conftest import in_memory_classifier
 from textclass.data.prepare import prepare_data
 from textclass.errors import TextclassError, TrainingInterrupted
-from textclass.training.loop import Callback
+from textclass.training.callbacks import Callback
 
 
 def test_overfit_then_save_then_reload(tiny_config, rotten_files):

@@ -6,7 +6,7 @@ import pytest
 from textclass.config.schema import ModelConfig, TokenizerConfig
 from textclass.models import build as models
 from textclass.models.tokenizers import train_tokenizer
-from textclass.training.loop import gradual_unfreezing, make_optimizer
+from textclass.training.optim import gradual_unfreezing, make_optimizer
 
 
 def test_layer_wise_lr_decay(tiny_model_dir):

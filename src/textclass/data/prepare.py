@@ -277,7 +277,7 @@ def prepare_data(
             )
     stats["sizes"] = {name: len(frame) for name, frame in splits.items()}
     if task == REGRESSION:
-        stats["target"] = {name: _target_stats(frame["label"]) for name, frame in splits.items()}
+        stats["target_stats"] = {n: _target_stats(frame["label"]) for n, frame in splits.items()}
         stats["class_counts"] = {name: {} for name in splits}
     else:
         stats["class_counts"] = {n: _class_counts(frame, task) for n, frame in splits.items()}

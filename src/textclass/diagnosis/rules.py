@@ -1,27 +1,29 @@
-"""Catching runs that went wrong: evidence recorded during training, rules applied after.
+"""Catching runs that went wrong: rules applied to what a finished run recorded.
 
-`TrainingMonitor` (a training callback) records what the loop actually did: which parameters
-were trainable and in the optimizer, the label mix of the batches it saw, per-step loss,
-learning rate and gradient norm, non-finite losses. `diagnose` turns that record and the
-run's metrics into findings, each with its evidence and the likely causes in order.
+Each rule is a check function registered with `@rule(name, description)`; `diagnose` runs
+every registered rule on the run's evidence and returns the findings, each with its evidence
+and the likely causes in order. The report lists `RULES` as what was checked.
+
+A check takes the evidence as keywords and names only what it reads (the rest lands in
+`**_`): `monitor` (the training monitor's record, see `monitor.py`), `history` (the
+evaluations during training), `metrics` (per split), `integrity`, `data_stats` (data.json),
+`class_weights`, `loss` (the objective as built), and `task` (the Task object).
+
+Torch-free: the report imports this module; the monitor that records during training lives
+in `monitor.py`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from textclass.config.tasks import MULTI_LABEL
-from textclass.training.loop import Callback
-
-log = logging.getLogger(__name__)
-
-MAX_STEPS_KEPT = 5000  # per-step series are thinned beyond this, to keep the file small
-EARLY_CHECK_STEP = 20  # when the batch label stream is first checked during training
+from textclass.config.tasks import MULTI_LABEL, Task, get_task
 
 
 @dataclass
@@ -37,95 +39,29 @@ class Finding:
         return asdict(self)
 
 
-class TrainingMonitor(Callback):
-    """Records what the loop really did; the result is `record` (JSON-serialisable)."""
-
-    def __init__(self, dataset_label_counts: dict[str, int] | None = None) -> None:
-        # The prepared dataset's label counts, taken before any later stage could alter them.
-        self.dataset_label_counts = dataset_label_counts
-        self.record: dict[str, Any] = {
-            "parameters": {},
-            "batch_label_counts": {},
-            "dataset_label_counts": {},
-            "steps": {"step": [], "loss": [], "lr": [], "grad_norm": []},
-            "nonfinite_losses": 0,
-            "labels_out_of_range": 0,
-        }
-        self._labels: list[str] = []
-        self._counts: np.ndarray | None = None
-
-    def on_train_begin(self, state, **kw: Any) -> None:
-        model, optimizer = kw["model"], kw["optimizer"]
-        self._labels = list(kw["labels"])
-        in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        unwrapped = kw["accelerator"].unwrap_model(model)
-        prefix = f"{getattr(unwrapped, 'base_model_prefix', '')}."
-        params = {"total": 0, "trainable": 0, "encoder_trainable": 0, "head_total": 0}
-        params |= {"head_trainable": 0, "head_in_optimizer": 0, "trainable_not_in_optimizer": 0}
-        for name, p in unwrapped.named_parameters():
-            n = p.numel()
-            head = not name.startswith(prefix)
-            params["total"] += n
-            params["head_total"] += n if head else 0
-            if p.requires_grad:
-                params["trainable"] += n
-                params["head_trainable" if head else "encoder_trainable"] += n
-                if id(p) not in in_optimizer:
-                    params["trainable_not_in_optimizer"] += n
-            if head and id(p) in in_optimizer:
-                params["head_in_optimizer"] += n
-        if self.dataset_label_counts is None:
-            counts = _label_counts(kw["train_data"].labels, len(self._labels)).tolist()
-            self.dataset_label_counts = dict(zip(self._labels, counts, strict=True))
-        if "monitor" in state.extras:  # resumed: continue the interrupted run's record
-            self.record = state.extras["monitor"]
-            self.record["resumed_at_step"] = state.global_step
-        self.record["parameters"] = params
-        self.record["dataset_label_counts"] = self.dataset_label_counts
-        seen = self.record.get("batch_label_counts") or {}
-        self._counts = np.array([seen.get(k, 0) for k in self._labels], dtype=np.int64)
-        state.extras["monitor"] = self.record
-
-    def on_step_end(self, state, **kw: Any) -> None:
-        labels = kw["batch"]["labels"].detach().cpu().numpy()
-        if labels.ndim == 1:  # class ids; multi-label batches are 0/1 matrices
-            valid = (labels >= 0) & (labels < len(self._labels))
-            self.record["labels_out_of_range"] += int((~valid).sum())
-            labels = labels[valid]
-        self._counts += _label_counts(labels, len(self._labels))
-        self.record["batch_label_counts"] = dict(
-            zip(self._labels, self._counts.tolist(), strict=True)
-        )
-        loss = kw["loss"]
-        if not math.isfinite(loss):
-            self.record["nonfinite_losses"] += 1
-            if self.record["nonfinite_losses"] == 1:
-                log.warning(
-                    "step %d: the loss is %s (learning rate too high?)", state.global_step, loss
-                )
-        if state.global_step == EARLY_CHECK_STEP and (self._counts > 0).sum() == 1:
-            present = self._labels[int(self._counts.argmax())]
-            log.warning(
-                "the first %d steps saw only label `%s`, though the dataset has %d labels: "
-                "labels may be overwritten in the pipeline",
-                state.global_step,
-                present,
-                sum(1 for v in self.dataset_label_counts.values() if v),
-            )
-        steps = self.record["steps"]
-        if len(steps["step"]) < MAX_STEPS_KEPT or state.global_step % 10 == 0:
-            steps["step"].append(state.global_step)
-            steps["loss"].append(loss if math.isfinite(loss) else None)
-            steps["lr"].append(kw["lr"])
-            g = kw["grad_norm"]
-            steps["grad_norm"].append(g if math.isfinite(g) else None)
+Check = Callable[..., list[Finding]]
 
 
-def _label_counts(labels: np.ndarray, k: int) -> np.ndarray:
-    """Texts per class: a bincount of class ids, or column sums of a multi-label 0/1 matrix."""
-    if labels.ndim == 2:
-        return labels.sum(axis=0).round().astype(np.int64)
-    return np.bincount(labels.astype(np.int64), minlength=k)
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str  # one line: what the rule looks for
+    check: Check
+
+
+RULES: dict[str, Rule] = {}  # in the order they run
+
+
+def rule(name: str, description: str) -> Callable[[Check], Check]:
+    """Register a check function under `name`; it is returned unchanged."""
+
+    def register(check: Check) -> Check:
+        if name in RULES:
+            raise ValueError(f"diagnosis rule {name!r} is registered twice")
+        RULES[name] = Rule(name, description, check)
+        return check
+
+    return register
 
 
 # ---------------------------------------------------------------- rules
@@ -145,15 +81,46 @@ def _finite(values: list[float | None]) -> np.ndarray:
     return np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
 
 
-def check_learning(monitor: dict[str, Any], history: list[dict[str, Any]]) -> list[Finding]:
-    """No learning: loss flat, lr zero, nothing trainable, head outside the optimizer, NaNs,
-    vanishing or exploding gradients."""
-    findings = []
+@rule(
+    "no_learning",
+    "the model did not learn: flat training loss, learning rate 0, frozen parameters or a "
+    "head outside the optimizer, zero gradients, NaN losses",
+)
+def check_learning(monitor: dict[str, Any], **_) -> list[Finding]:
+    """No learning: what makes it impossible (nothing trainable, lr 0, ...) or a flat loss."""
+    causes, evidence = _stuck(monitor)
+    losses = _finite(monitor.get("steps", {}).get("loss", []))
+    flat = False
+    if len(losses) >= 20:  # fewer steps say too little about a trend
+        k = max(1, len(losses) // 5)
+        first, last = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
+        flat = last > 0.95 * first
+        evidence.append(f"training loss {first:.4f} (first {k} steps) -> {last:.4f} (last {k})")
+    if not (causes or flat):
+        return []
+    if flat and not causes:
+        causes = [
+            "learning rate too low for this model (try train.lr=5e-5 for a pretrained encoder)",
+            "labels not connected to the texts (check data.label_column and the data)",
+        ]
+    return [
+        Finding(
+            "no_learning",
+            "The model did not learn",
+            "fail",
+            "; ".join(evidence) or "training loss did not fall",
+            causes,
+            _learning_fix(causes),
+        )
+    ]
+
+
+def _stuck(monitor: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Causes (and their evidence) that keep any training from changing the model."""
     params = monitor.get("parameters", {})
     steps = monitor.get("steps", {})
     lrs = _finite(steps.get("lr", []))
     grads = _finite(steps.get("grad_norm", []))
-    losses = _finite(steps.get("loss", []))
     causes, evidence = [], []
     if params and params.get("trainable", 0) == 0:
         causes.append("every parameter is frozen (requires_grad=False): nothing can change")
@@ -177,44 +144,7 @@ def check_learning(monitor: dict[str, Any], history: list[dict[str, Any]]) -> li
     if monitor.get("nonfinite_losses"):
         causes.append("the loss became NaN/Inf (learning rate too high, or fp16 overflow)")
         evidence.append(f"{monitor['nonfinite_losses']} non-finite losses")
-    flat = False
-    if len(losses) >= 20:  # fewer steps say too little about a trend
-        k = max(1, len(losses) // 5)
-        first, last = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
-        flat = last > 0.95 * first
-        evidence.append(f"training loss {first:.4f} (first {k} steps) -> {last:.4f} (last {k})")
-    if causes or flat:
-        if flat and not causes:
-            causes = [
-                "learning rate too low for this model (try train.lr=5e-5 for a pretrained encoder)",
-                "labels not connected to the texts (check data.label_column and the data)",
-            ]
-        findings.append(
-            Finding(
-                "no_learning",
-                "The model did not learn",
-                "fail",
-                "; ".join(evidence) or "training loss did not fall",
-                causes,
-                _learning_fix(causes),
-            )
-        )
-    if len(grads) >= 10:
-        median = float(np.median(grads))
-        spikes = int((grads > 10 * max(median, 1e-12)).sum())
-        if grads.max() > 1e3 or spikes > max(2, len(grads) // 50):
-            findings.append(
-                Finding(
-                    "exploding_gradients",
-                    "Gradient norms exploded",
-                    "warn",
-                    f"gradient norm median {median:.3g}, max {grads.max():.3g}; {spikes} steps "
-                    "above 10x the median",
-                    ["learning rate too high", "no or too loose gradient clipping"],
-                    "Lower train.lr (e.g. by 3-10x) and keep train.max_grad_norm=1.0.",
-                )
-            )
-    return findings
+    return causes, evidence
 
 
 def _learning_fix(causes: list[str]) -> str:
@@ -232,12 +162,48 @@ def _learning_fix(causes: list[str]) -> str:
     return "Check the labels and raise train.lr; run `textclass doctor CONFIG` before a long run."
 
 
-def check_batches(monitor: dict[str, Any], resampled: bool = False) -> list[Finding]:
+@rule(
+    "exploding_gradients",
+    "gradient norms above 1000, or often above 10x their median",
+)
+def check_gradients(monitor: dict[str, Any], **_) -> list[Finding]:
+    grads = _finite(monitor.get("steps", {}).get("grad_norm", []))
+    if len(grads) < 10:
+        return []
+    median = float(np.median(grads))
+    spikes = int((grads > 10 * max(median, 1e-12)).sum())
+    if grads.max() <= 1e3 and spikes <= max(2, len(grads) // 50):
+        return []
+    return [
+        Finding(
+            "exploding_gradients",
+            "Gradient norms exploded",
+            "warn",
+            f"gradient norm median {median:.3g}, max {grads.max():.3g}; {spikes} steps "
+            "above 10x the median",
+            ["learning rate too high", "no or too loose gradient clipping"],
+            "Lower train.lr (e.g. by 3-10x) and keep train.max_grad_norm=1.0.",
+        )
+    ]
+
+
+@rule(
+    "batch_labels",
+    "the label mix of the batches the loop saw against the dataset's (labels overwritten or "
+    "mis-mapped in the pipeline, label ids out of range)",
+)
+def check_batches(
+    monitor: dict[str, Any],
+    data_stats: dict[str, Any] | None = None,
+    loss: dict[str, Any] | None = None,
+    **_,
+) -> list[Finding]:
     """The label mix the loop saw vs the dataset's: catches labels overwritten in the pipeline.
 
-    `resampled`: the loop does not see each text once per epoch (Siamese partners drawn by
-    class, one example per window of a long text), so only a single-label stream is a finding.
+    When the loop does not see each text once per epoch (Siamese partners drawn by class, one
+    example per window of a long text), only a single-label stream is a finding.
     """
+    resampled = _resampled(data_stats or {}, loss)
     seen, data = monitor.get("batch_label_counts", {}), monitor.get("dataset_label_counts", {})
     findings = []
     if monitor.get("labels_out_of_range"):
@@ -286,10 +252,34 @@ def check_batches(monitor: dict[str, Any], resampled: bool = False) -> list[Find
     return findings
 
 
-def check_collapse(metrics: dict[str, Any], split: str) -> Finding | None:
+def _resampled(data_stats: dict[str, Any], loss: dict[str, Any] | None) -> bool:
+    """Whether training drew its examples other than once per text and epoch."""
+    train_windows = (data_stats.get("windows") or {}).get("train") or {}
+    windowed = train_windows.get("windows", 0) > train_windows.get("texts", 0)
+    return windowed or bool((loss or {}).get("siamese"))
+
+
+@rule(
+    "collapse",
+    "predictions collapsed to one class or a few (multi-label: no label, every label or one "
+    "label set for every text), on validation and test",
+)
+def check_collapse(
+    metrics: dict[str, dict[str, Any]], task: Task, loss: dict[str, Any] | None = None, **_
+) -> list[Finding]:
+    if not task.has_labels:
+        return []
+    found = []
+    for split in (s for s in ("validation", "test") if s in metrics):
+        m = metrics[split]
+        found.append(
+            multilabel_collapse(m, split, loss) if task == MULTI_LABEL else class_collapse(m, split)
+        )
+    return [f for f in found if f]
+
+
+def class_collapse(metrics: dict[str, Any], split: str) -> Finding | None:
     """Predictions concentrated on one class (or a few) while the labels are not."""
-    if metrics.get("task") == MULTI_LABEL:
-        return check_multilabel_collapse(metrics, split)
     cm = np.array(metrics["confusion_matrix"])
     labels = metrics["labels"]
     n = cm.sum()
@@ -356,7 +346,7 @@ def _multilabel_fix(loss: dict[str, Any] | None, tuned: bool) -> list[str]:
     return fixes
 
 
-def check_multilabel_collapse(
+def multilabel_collapse(
     metrics: dict[str, Any], split: str, loss: dict[str, Any] | None = None
 ) -> Finding | None:
     """Multi-label predictions that ignore the text: no label at all, every label, or one
@@ -365,55 +355,11 @@ def check_multilabel_collapse(
     gold, pred = metrics["labels_per_text"]["gold"], metrics["labels_per_text"]["predicted"]
     if n == 0 or gold == 0 or len(per) < 2:
         return None
-    k = len(per)
-    shares = _predicted_shares(metrics)
-    always = [
-        label
-        for label, v in per.items()
-        if shares[label] >= 0.95 and v["support"] < 0.9 * n  # predicted on ~every text
-    ]
-    tuned = _thresholds_tuned(metrics)
-    if pred <= 0.1 * gold:
-        what = "no label for any text" if pred == 0 else "no label for almost every text"
-        causes = [
-            "label imbalance: each label's negatives dominate the loss, so its sigmoid stays "
-            "below the cut",
-            "the model did not learn or trained too briefly (see the loss curve)",
-            "training diverged (learning rate too high)",
-        ]
-        if not tuned:
-            causes.insert(1, "a 0.5 cut for every label: rare labels need lower thresholds")
-        fix = "; ".join([*_multilabel_fix(loss, tuned), "read the other findings"])
-    elif pred >= 0.9 * k and gold <= 0.5 * k:
-        what = "every label for (almost) every text"
-        causes = [
-            "the model's scores do not separate texts, so the thresholds pass everything",
-            "positives weighted too strongly (train.loss.pos_weight)",
-            "training diverged (learning rate too high)",
-        ]
-        fix = "Read the other findings for the cause; check train.loss.pos_weight and train.lr"
-    elif always and pred - sum(shares[label] for label in always) <= 0.1:
-        shown = ", ".join(f"`{label}`" for label in always[:8])
-        more = f" and {len(always) - 8} more" if len(always) > 8 else ""
-        what = f"the same label set for every text ({shown}{more})"
-        causes = [
-            "the model did not learn: with scores that do not separate texts, thresholds "
-            "tuned for F1 predict the frequent labels everywhere",
-            "training diverged (learning rate too high)",
-            "labels collapsed in the training pipeline (see the batch label check)",
-        ]
-        fix = "Read the other findings for the cause; run `textclass doctor CONFIG`"
-    elif pred >= 3 * gold and pred >= gold + 2:
-        what = "far more labels per text than the texts carry"
-        causes = [
-            "the model's scores hardly separate texts (see the per-label ROC-AUC), so the "
-            "thresholds tuned for F1 let most labels through",
-            "the model did not learn or trained too briefly (see the loss curve)",
-            "positives weighted too strongly (train.loss.pos_weight)",
-        ]
-        fix = "Train longer or with a higher train.lr, then check the per-label ROC-AUC"
-    else:
+    pattern = _label_set_pattern(metrics, loss)
+    if pattern is None:
         return None
+    what, causes, fix = pattern
+    k = len(per)
     auc = metrics.get("roc_auc")
     return Finding(
         f"collapse_{split}",
@@ -428,7 +374,63 @@ def check_multilabel_collapse(
     )
 
 
-def check_convergence(history: list[dict[str, Any]]) -> list[Finding]:
+def _label_set_pattern(
+    metrics: dict[str, Any], loss: dict[str, Any] | None
+) -> tuple[str, list[str], str] | None:
+    """Which way multi-label predictions collapsed (what, likely causes, fix), or None."""
+    per, n = metrics["per_class"], metrics["n"]
+    gold, pred = metrics["labels_per_text"]["gold"], metrics["labels_per_text"]["predicted"]
+    shares = _predicted_shares(metrics)
+    always = [
+        label
+        for label, v in per.items()
+        if shares[label] >= 0.95 and v["support"] < 0.9 * n  # predicted on ~every text
+    ]
+    if pred <= 0.1 * gold:
+        tuned = _thresholds_tuned(metrics)
+        causes = [
+            "label imbalance: each label's negatives dominate the loss, so its sigmoid stays "
+            "below the cut",
+            "the model did not learn or trained too briefly (see the loss curve)",
+            "training diverged (learning rate too high)",
+        ]
+        if not tuned:
+            causes.insert(1, "a 0.5 cut for every label: rare labels need lower thresholds")
+        what = "no label for any text" if pred == 0 else "no label for almost every text"
+        return what, causes, "; ".join([*_multilabel_fix(loss, tuned), "read the other findings"])
+    if pred >= 0.9 * len(per) and gold <= 0.5 * len(per):
+        causes = [
+            "the model's scores do not separate texts, so the thresholds pass everything",
+            "positives weighted too strongly (train.loss.pos_weight)",
+            "training diverged (learning rate too high)",
+        ]
+        fix = "Read the other findings for the cause; check train.loss.pos_weight and train.lr"
+        return "every label for (almost) every text", causes, fix
+    if always and pred - sum(shares[label] for label in always) <= 0.1:
+        shown = ", ".join(f"`{label}`" for label in always[:8])
+        more = f" and {len(always) - 8} more" if len(always) > 8 else ""
+        causes = [
+            "the model did not learn: with scores that do not separate texts, thresholds "
+            "tuned for F1 predict the frequent labels everywhere",
+            "training diverged (learning rate too high)",
+            "labels collapsed in the training pipeline (see the batch label check)",
+        ]
+        fix = "Read the other findings for the cause; run `textclass doctor CONFIG`"
+        return f"the same label set for every text ({shown}{more})", causes, fix
+    if pred >= 3 * gold and pred >= gold + 2:
+        causes = [
+            "the model's scores hardly separate texts (see the per-label ROC-AUC), so the "
+            "thresholds tuned for F1 let most labels through",
+            "the model did not learn or trained too briefly (see the loss curve)",
+            "positives weighted too strongly (train.loss.pos_weight)",
+        ]
+        fix = "Train longer or with a higher train.lr, then check the per-label ROC-AUC"
+        return "far more labels per text than the texts carry", causes, fix
+    return None
+
+
+@rule("overfitting", "validation loss rising from its minimum while training loss falls")
+def check_convergence(history: list[dict[str, Any]], **_) -> list[Finding]:
     """Overfitting: validation loss rising from its minimum while training loss falls."""
     findings = []
     if len(history) < 2:
@@ -456,7 +458,11 @@ def check_convergence(history: list[dict[str, Any]]) -> list[Finding]:
 DATA_WAIT_WARN = 0.2  # share of training time spent waiting for batches
 
 
-def check_data_wait(history: list[dict[str, Any]]) -> list[Finding]:
+@rule(
+    "data_wait",
+    f"over {DATA_WAIT_WARN:.0%} of the training time spent waiting for batches",
+)
+def check_data_wait(history: list[dict[str, Any]], **_) -> list[Finding]:
     """A data path that starves the model: much of the training time spent waiting for batches."""
     wait = history[-1].get("data_wait_fraction") if history else None
     if wait is None or wait < DATA_WAIT_WARN:
@@ -473,9 +479,26 @@ def check_data_wait(history: list[dict[str, Any]]) -> list[Finding]:
     ]
 
 
-def check_label_weakness(
-    metrics: dict[str, Any], loss: dict[str, Any] | None = None
+@rule(
+    "weakness",
+    "classes much weaker than others on test (multi-label: labels present but never predicted "
+    "right)",
+)
+def check_weakness(
+    metrics: dict[str, dict[str, Any]],
+    task: Task,
+    class_weights: Any = "none",
+    loss: dict[str, Any] | None = None,
+    **_,
 ) -> list[Finding]:
+    if "test" not in metrics or not task.has_labels:
+        return []
+    if task == MULTI_LABEL:
+        return label_weakness(metrics["test"], loss)
+    return class_weakness(metrics["test"], class_weights)
+
+
+def label_weakness(metrics: dict[str, Any], loss: dict[str, Any] | None = None) -> list[Finding]:
     """Multi-label: labels that occur in the split but are never predicted right (F1 0)."""
     per = metrics["per_class"]
     dead = sorted(
@@ -502,7 +525,8 @@ def check_label_weakness(
     ]
 
 
-def check_class_weakness(metrics: dict[str, Any], class_weights: Any) -> list[Finding]:
+def class_weakness(metrics: dict[str, Any], class_weights: Any) -> list[Finding]:
+    """Single-label: the class with the lowest recall far below the best."""
     per = metrics["per_class"]
     if len(per) < 2:
         return []
@@ -532,7 +556,12 @@ def check_class_weakness(metrics: dict[str, Any], class_weights: Any) -> list[Fi
     ]
 
 
-def check_integrity(integrity: dict[str, Any], data_stats: dict[str, Any]) -> list[Finding]:
+@rule(
+    "integrity",
+    "the evaluated weights are the selected checkpoint, and no validation or test text also "
+    "occurs in training",
+)
+def check_integrity(integrity: dict[str, Any], data_stats: dict[str, Any], **_) -> list[Finding]:
     findings = []
     evaluated, selected = integrity.get("evaluated_sha256"), integrity.get("selected_sha256")
     if evaluated and selected and evaluated != selected:
@@ -561,6 +590,40 @@ def check_integrity(integrity: dict[str, Any], data_stats: dict[str, Any]) -> li
     return findings
 
 
+@rule(
+    "mean_baseline",
+    "regression: a model no better than predicting the mean for every text (R² at most 0)",
+)
+def check_mean_baseline(metrics: dict[str, dict[str, Any]], task: Task, **_) -> list[Finding]:
+    """R² ≤ 0 on a split: the RMSE is no lower than that of predicting the split's own mean
+    for every text (which is the target's standard deviation)."""
+    if task.has_labels:
+        return []
+    findings = []
+    for split in (s for s in ("validation", "test") if s in metrics):
+        m = metrics[split]
+        if m.get("r2") is None or m["r2"] > 0:
+            continue
+        baseline = m.get("target_std")
+        versus = "" if baseline is None else f" vs {baseline:.4f} predicting the {split} mean"
+        findings.append(
+            Finding(
+                f"mean_baseline_{split}",
+                f"The model is no better than predicting the mean on {split}",
+                "fail",
+                f"{split} RMSE {m['rmse']:.4f}{versus}; R² {m['r2']:.4f} (n={m['n']})",
+                [
+                    "the model did not learn or trained too briefly (see the loss curve)",
+                    "training diverged (learning rate too high)",
+                    "the target is not predictable from the texts, or the wrong column "
+                    "(check data.label_column)",
+                ],
+                "Read the other findings for the cause; run `textclass doctor CONFIG`.",
+            )
+        )
+    return findings
+
+
 def diagnose(
     monitor: dict[str, Any],
     history: list[dict[str, Any]],
@@ -570,24 +633,37 @@ def diagnose(
     class_weights: Any = "none",
     loss: dict[str, Any] | None = None,
 ) -> list[Finding]:
-    """Every finding for a finished run, failures first. `loss` is the run's objective as
-    recorded in diagnostics.json (`name`, `weights`, `siamese`): it shapes the multi-label
-    advice, and Siamese pairs (like sliding windows in `data_stats`) change the batch mix."""
-    train_windows = (data_stats.get("windows") or {}).get("train") or {}
-    windowed = train_windows.get("windows", 0) > train_windows.get("texts", 0)
-    resampled = windowed or bool((loss or {}).get("siamese"))
-    findings = check_learning(monitor, history) + check_batches(monitor, resampled)
-    multi = any(m.get("task") == MULTI_LABEL for m in metrics.values())
-    for split in (s for s in ("validation", "test") if s in metrics):
-        m = metrics[split]
-        found = check_multilabel_collapse(m, split, loss) if multi else check_collapse(m, split)
-        if found:
-            findings.append(found)
-    findings += check_convergence(history) + check_data_wait(history)
-    if "test" in metrics and multi:
-        findings += check_label_weakness(metrics["test"], loss)
-    elif "test" in metrics:
-        findings += check_class_weakness(metrics["test"], class_weights)
-    findings += check_integrity(integrity, data_stats)
+    """Every finding of every registered rule for a finished run, failures first. `loss` is
+    the run's objective as recorded in diagnostics.json (`name`, `weights`, `siamese`): it
+    shapes the multi-label advice, and Siamese pairs (like sliding windows in `data_stats`)
+    change the batch mix. The task is the one the metrics name (single-label if none)."""
+    tasks = [m["task"] for m in metrics.values() if m.get("task")]
+    evidence = {
+        "monitor": monitor,
+        "history": history,
+        "metrics": metrics,
+        "integrity": integrity,
+        "data_stats": data_stats,
+        "class_weights": class_weights,
+        "loss": loss,
+        "task": get_task(tasks[0] if tasks else None),
+    }
+    findings = [f for r in RULES.values() for f in r.check(**evidence)]
     order = {"fail": 0, "warn": 1, "ok": 2}
     return sorted(findings, key=lambda f: order[f.severity])
+
+
+def print_findings(findings: list[Finding] | list[dict[str, Any]], log: logging.Logger) -> None:
+    """Failures and warnings to a logger, one line each with evidence and fix."""
+    for f in findings:
+        f = f if isinstance(f, dict) else f.to_dict()
+        if f["severity"] == "ok":
+            continue
+        level = log.error if f["severity"] == "fail" else log.warning
+        level(
+            "%s: %s. Evidence: %s. Fix: %s",
+            f["severity"].upper(),
+            f["title"],
+            f["evidence"],
+            f["recommendation"],
+        )

@@ -46,6 +46,18 @@ def percentile_interval(values: np.ndarray, confidence: float) -> list[float]:
     return [float(v) for v in np.percentile(values, [tail, 100 - tail])]
 
 
+def mean_intervals(
+    per_row: dict[str, np.ndarray], resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, list[float]]:
+    """Percentile bootstrap intervals of per-row means (e.g. Hamming loss and samples-F1 of
+    each text), resampling rows as `multilabel_bootstrap_intervals` does."""
+    n = len(next(iter(per_row.values())))
+    rng = np.random.default_rng(seed)
+    matrix = np.stack(list(per_row.values()), axis=1).astype(np.float64)  # (n, metrics)
+    means = np.concatenate([c @ matrix / n for c in resample_counts(n, resamples, rng)])
+    return {name: percentile_interval(means[:, j], confidence) for j, name in enumerate(per_row)}
+
+
 def bootstrap_intervals(
     y_true: np.ndarray,
     y_pred: np.ndarray,

@@ -27,7 +27,8 @@ from textclass.config.load import load_config
 from textclass.config.schema import RunConfig, check_task_options, selection_metric
 from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL, get_task
 from textclass.data.prepare import PreparedData, prepare_data
-from textclass.diagnosis.rules import Finding, TrainingMonitor, diagnose
+from textclass.diagnosis.monitor import TrainingMonitor
+from textclass.diagnosis.rules import Finding, diagnose, print_findings
 from textclass.errors import DataError, TextclassError
 from textclass.evaluation.thresholds import threshold_table, tune_thresholds
 from textclass.inference.classifier import Classifier
@@ -370,7 +371,7 @@ def train(
 
 def write_run(run: RunDir, result: Evaluation, report: bool = True) -> None:
     """Every artifact of an evaluated run, through `RunDir`; then the report."""
-    from textclass.reporting.build import print_findings, write_report
+    from textclass.reporting.build import write_report
 
     run.write(rundir.HISTORY, result.state.to_json())
     save_model_dir(run.model_dir, result)

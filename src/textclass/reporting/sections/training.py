@@ -1,0 +1,83 @@
+"""Training progress: the evaluations during training, steps and speed, the selected
+checkpoint, early stopping."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textclass.reporting import sections
+from textclass.reporting.format import Block, fmt, fmt4
+
+if TYPE_CHECKING:
+    from textclass.reporting.build import Run
+
+
+def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
+    state, monitor, history = run.state, run.monitor, run.history
+    train = run.config["train"]
+    metric = train["metric"]
+    last = history[-1] if history else {}
+    better = "lowest" if run.task.lower_is_better(metric) else "highest"
+    return {
+        "training": {
+            "history": history,
+            "steps": monitor.get("steps", {}),
+            "total_steps": state.get("total_steps"),
+            "steps_done": state.get("global_step"),
+            "train_seconds": state.get("train_seconds"),
+            "samples_per_second": last.get("samples_per_second"),
+            "data_wait_fraction": last.get("data_wait_fraction"),
+            "speed_settings": state.get("extras", {}).get("speed"),
+            "selected_step": state.get("best_step"),
+            "selection": f"{better} validation {metric}",
+            "best_value": state.get("best_metric"),
+            "stopped_early": state.get("stopped_early", False),
+            "patience": train["early_stopping"]["patience"],
+            "resumed_at_step": monitor.get("resumed_at_step"),
+        }
+    }
+
+
+def blocks(report: dict[str, Any]) -> list[Block]:
+    t = report["training"]
+    shown = [c for columns in sections.provided(report["task"], "HISTORY_COLUMNS") for c in columns]
+    headers = ["epoch", "step", "train loss", "val loss", *[name for _, name in shown]]
+    rows = [
+        [
+            f"{h['epoch']:g}",
+            h["step"],
+            f"{h['train_loss']:.4f}",
+            f"{h['val_loss']:.4f}",
+            *[fmt4(h.get(key)) for key, _ in shown],
+            f"{h['lr']:.2e}",
+            f"{h['samples_per_second']:.1f}",
+            "best" if h.get("is_best") else "",
+        ]
+        for h in t["history"]
+    ]
+    return [
+        ("h2", "Training progress"),
+        ("table", [*headers, "learning rate", "samples/s", ""], rows),
+        ("fig", "training_curves"),
+        ("p", _summary(t)),
+    ]
+
+
+def _summary(t: dict[str, Any]) -> str:
+    stop = (
+        f"early stopping fired (patience {t['patience']})"
+        if t["stopped_early"]
+        else ("early stopping did not fire" if t["patience"] else "early stopping off")
+    )
+    resumed = (
+        f" Resumed after an interruption at step {t['resumed_at_step']}."
+        if t.get("resumed_at_step")
+        else ""
+    )
+    wait = t.get("data_wait_fraction")
+    waited = f" {wait:.1%} of that time was spent waiting for batches." if wait is not None else ""
+    return (
+        f"{t['steps_done']} of {t['total_steps']} optimizer steps in {t['train_seconds']:.0f} s "
+        f"of training ({fmt(t['samples_per_second'])} samples/s); {stop}. Selected checkpoint: "
+        f"step {t['selected_step']} ({t['selection']}: {fmt(t['best_value'])}).{resumed}{waited}"
+    )
