@@ -119,7 +119,7 @@ def _quantize_int8(source: Path, target: Path) -> dict[str, Any]:
     root = logging.getLogger()
     level = root.level
     with tempfile.TemporaryDirectory() as tmp:
-        stripped = Path(tmp) / "stripped.onnx"
+        stripped = Path(tmp) / f"stripped-{rundir.ONNX}"
         shutil.copy(source, stripped)
         _strip_value_info(stripped)
         excluded = _down_projections(onnx.load(str(stripped), load_external_data=False))

@@ -21,9 +21,9 @@ import yaml
 from textclass.config.tasks import Task, get_task
 from textclass.errors import TextclassError
 from textclass.reporting import sections
+from textclass.workflows import rundir
 
-FIGURES_DIR = "report_files"
-PREDICTION_FILES = {"test": "predictions.csv", "validation": "predictions_validation.csv"}
+FIGURES_DIR = rundir.FIGURES
 
 
 def read_json(path: Path) -> Any:
@@ -65,7 +65,7 @@ class Run:
         """The predictions file of each evaluated split (test first), read with `read_csv`
         options on top of keeping empty cells as empty strings."""
         out = {}
-        for split, name in PREDICTION_FILES.items():
+        for split, name in rundir.PREDICTIONS.items():
             path = self.dir / name
             if split in self.metrics and path.is_file():
                 out[split] = pd.read_csv(path, keep_default_na=False, **read_csv)
@@ -74,11 +74,11 @@ class Run:
 
 def read_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.yaml"
+    cfg_path = run_dir / rundir.CONFIG
     if not cfg_path.is_file():
-        raise TextclassError(f"{run_dir} is not a run directory (no config.yaml).")
-    metrics = read_json(run_dir / "metrics.json")
-    meta = read_json(run_dir / "model" / "textclass.json") or {}
+        raise TextclassError(f"{run_dir} is not a run directory (no {rundir.CONFIG}).")
+    metrics = read_json(run_dir / rundir.METRICS)
+    meta = read_json(run_dir / rundir.MODEL / rundir.MODEL_META) or {}
     if metrics is None or not meta:
         raise TextclassError(
             f"{run_dir}: no metrics.json or model/ yet; the run has not finished "
@@ -87,10 +87,10 @@ def read_run(run_dir: str | Path) -> Run:
     return Run(
         dir=run_dir,
         config=yaml.safe_load(cfg_path.read_text()),
-        environment=read_json(run_dir / "environment.json") or {},
-        data=read_json(run_dir / "data.json") or {},
-        state=read_json(run_dir / "history.json") or {},
-        diagnostics=read_json(run_dir / "diagnostics.json") or {},
+        environment=read_json(run_dir / rundir.ENVIRONMENT) or {},
+        data=read_json(run_dir / rundir.DATA) or {},
+        state=read_json(run_dir / rundir.HISTORY) or {},
+        diagnostics=read_json(run_dir / rundir.DIAGNOSTICS) or {},
         metrics=metrics,
         meta=meta,
         task=get_task(meta.get("task") or metrics.get("test", {}).get("task")),
@@ -121,11 +121,7 @@ def write_report(run_dir: str | Path) -> dict[str, Path]:
     for name, (png, _) in drawn.items():
         (fig_dir / f"{name}.png").write_bytes(png)
     blocks = report_blocks(report)
-    paths = {
-        "json": run_dir / "report.json",
-        "md": run_dir / "report.md",
-        "html": run_dir / "report.html",
-    }
+    paths = {kind: run_dir / name for kind, name in rundir.REPORT.items()}
     paths["json"].write_text(json.dumps(report, indent=1, ensure_ascii=False))
     captions = {name: caption for name, (_, caption) in drawn.items()}
     paths["md"].write_text(render_markdown(blocks, FIGURES_DIR, captions))

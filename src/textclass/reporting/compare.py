@@ -12,6 +12,7 @@ import yaml
 from textclass.config.tasks import MULTI_LABEL, REGRESSION, Task, get_task
 from textclass.reporting.build import build_report, read_json
 from textclass.reporting.format import ci_or_value, flatten, fmt
+from textclass.workflows import rundir
 
 CLASSIFICATION = ("accuracy", "f1_macro", "f1_weighted")
 TASK_METRICS = {
@@ -24,8 +25,8 @@ def compare_runs(run_dirs: list[str | Path]) -> dict[str, Any]:
     """Config differences and test metrics (with 95% intervals) of several finished runs."""
     runs = []
     for run_dir in map(Path, run_dirs):
-        report = read_json(run_dir / "report.json") or build_report(run_dir)
-        cfg = flatten(yaml.safe_load((run_dir / "config.yaml").read_text()))
+        report = read_json(run_dir / rundir.REPORT["json"]) or build_report(run_dir)
+        cfg = flatten(yaml.safe_load((run_dir / rundir.CONFIG).read_text()))
         runs.append({"run": str(run_dir), "config": cfg, "results": report["results"]})
     keys = sorted({k for r in runs for k in r["config"]})
     differing = [k for k in keys if len({json.dumps(r["config"].get(k)) for r in runs}) > 1]

@@ -10,7 +10,7 @@
       diagnostics.json       the training monitor, integrity check, loss, findings
       predictions.csv        test rows: text, gold, predicted, per-task output columns
       predictions_validation.csv
-      report.md / report.html / report.json / figures/
+      report.md / report.html / report.json / report_files/
       checkpoints/best, checkpoints/last   (Accelerate state; `train --resume`)
       model/                 a Hugging Face model directory + textclass.json + config.yaml
 
@@ -37,7 +37,7 @@ THRESHOLDS = "thresholds.json"
 DIAGNOSTICS = "diagnostics.json"
 PREDICTIONS = {"test": "predictions.csv", "validation": "predictions_validation.csv"}
 REPORT = {"md": "report.md", "html": "report.html", "json": "report.json"}
-FIGURES = "figures"
+FIGURES = "report_files"  # the report's PNG figures
 CHECKPOINTS = "checkpoints"
 MODEL = "model"
 COMPARISON = {"md": "comparison.md", "json": "comparison.json"}

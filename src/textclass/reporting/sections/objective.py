@@ -24,7 +24,7 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe(cfg: dict[str, Any], diag: dict[str, Any], task: Task | str) -> dict[str, Any]:
-    """diagnostics.json's `loss` record where present (what the loop built), else the
+    """The diagnostics file's `loss` record where present (what the loop built), else the
     config's `train.loss`."""
     task = get_task(task)
     recorded = diag.get("loss") or {}

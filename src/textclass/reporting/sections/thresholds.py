@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from textclass.reporting.format import Block, fmt, fmt4
+from textclass.workflows import rundir
 
 if TYPE_CHECKING:
     from textclass.reporting.build import Run
@@ -22,7 +23,7 @@ SUMMARY_METRICS = (
 def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
     """thresholds.json with its per-label rows of both splits joined into one table, most
     frequent labels (on validation) first."""
-    raw = run.json("thresholds.json")
+    raw = run.json(rundir.THRESHOLDS)
     if not raw:
         return {"thresholds": None}
     splits = [s for s in ("validation", "test") if s in raw]
