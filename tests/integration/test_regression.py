@@ -36,18 +36,22 @@ def trained(tmp_path_factory, vader_slice, tiny_model_dir):
             *tiny_overrides(tiny_model_dir, out / "runs"),
             "data.task=regression",
             "data.label_column=score",
-            "train.epochs=8",
+            "train.epochs=40",
+            "train.batch_size=8",
             "train.lr=3e-3",
             "model.dropout=0.0",
+            "model.attention_dropout=0.0",
         ],
     )
-    frames = {"train": vader_slice[:160], "validation": vader_slice[160:200]}
-    frames["test"] = vader_slice[200:]
+    # Overfit 32 ratings (validated on the same rows, so the selected checkpoint is the
+    # best fit); test on 40 others.
+    train = vader_slice[:32]
+    frames = {"train": train, "validation": train, "test": vader_slice[200:]}
     return textclass.train(cfg, frames=frames, output=out / "run")
 
 
 def test_regression_learns_and_metrics_recompute(trained, vader_slice):
-    train = vader_slice[:160]
+    train = vader_slice[:32]
     pred = pd.read_csv(trained.run_dir / "predictions.csv")
     assert list(pred.columns) == ["text", "gold", "predicted", "residual"]
     rmse = float(np.sqrt(((pred["predicted"] - pred["gold"]) ** 2).mean()))
@@ -60,7 +64,7 @@ def test_regression_learns_and_metrics_recompute(trained, vader_slice):
     fitted = np.asarray(clf.predict(train["text"].tolist()))
     mean_rmse = float(np.sqrt(((train["score"] - train["score"].mean()) ** 2).mean()))
     fit_rmse = float(np.sqrt(((fitted - train["score"]) ** 2).mean()))
-    assert fit_rmse < 0.8 * mean_rmse
+    assert fit_rmse < 0.3 * mean_rmse, (fit_rmse, mean_rmse)
 
 
 def test_reloaded_model_equals_the_in_memory_one(trained, vader_slice):
