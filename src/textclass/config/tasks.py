@@ -143,8 +143,12 @@ class SingleLabel(Task):
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
         return exp / exp.sum(axis=1, keepdims=True)
 
+    def decide_ids(self, outputs: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
+        """The decision as class ids: the most probable class."""
+        return outputs.argmax(axis=1)
+
     def decide(self, outputs, labels, thresholds=None) -> list[str]:
-        return [labels[i] for i in outputs.argmax(axis=1)]
+        return [labels[i] for i in self.decide_ids(outputs)]
 
     def metrics(self, y, outputs, labels, thresholds=None) -> dict[str, Any]:
         from textclass.evaluation.metrics import classification_metrics
@@ -204,8 +208,12 @@ class MultiLabel(Task):
     def cut(self, labels: Sequence[str], thresholds: np.ndarray | None) -> np.ndarray:
         return np.full(len(labels), 0.5) if thresholds is None else np.asarray(thresholds)
 
+    def decide_ids(self, outputs: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
+        """The decision as a 0/1 matrix: each label at or above its threshold (0.5 if none)."""
+        return (outputs >= self.cut(range(outputs.shape[1]), thresholds)).astype(np.int64)
+
     def decide(self, outputs, labels, thresholds=None) -> list[list[str]]:
-        chosen = outputs >= self.cut(labels, thresholds)
+        chosen = self.decide_ids(outputs, thresholds)
         return [[labels[k] for k in np.flatnonzero(row)] for row in chosen]
 
     def format_prediction(self, decided: Any) -> str:

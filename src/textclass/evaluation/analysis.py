@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from textclass.config.tasks import LABEL_SEPARATOR
+from textclass.config.tasks import LABEL_SEPARATOR, SINGLE_LABEL
 from textclass.evaluation.metrics import join_labels
 
 EXAMPLES = 10  # rows per table of examples
@@ -103,7 +103,7 @@ def error_analysis(
     """Single-label: the most confident mistakes, the most confused (gold, predicted) pairs,
     false positives and negatives per class, the least decided texts (smallest margin between
     the top two classes) and accuracy by text length."""
-    pred = probs.argmax(axis=1)
+    pred = SINGLE_LABEL.decide_ids(probs)
     top = probs.max(axis=1)
     wrong = np.flatnonzero(pred != y)
     confident = wrong[np.argsort(-top[wrong])][:EXAMPLES]

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from textclass.config.tasks import SINGLE_LABEL
+
 
 def _reliability(
     scores: np.ndarray, outcomes: np.ndarray, bins: int, names: tuple[str, str]
@@ -36,7 +38,7 @@ def _reliability(
 def calibration(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> dict[str, Any]:
     """Expected calibration error of the top-class confidence, with the reliability bins."""
     confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == np.asarray(y_true)
+    correct = SINGLE_LABEL.decide_ids(probs) == np.asarray(y_true)
     return _reliability(confidence, correct, bins, ("confidence", "accuracy"))
 
 

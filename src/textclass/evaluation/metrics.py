@@ -22,7 +22,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from textclass.config.tasks import LABEL_SEPARATOR
+from textclass.config.tasks import LABEL_SEPARATOR, MULTI_LABEL, SINGLE_LABEL
 
 
 def _finite(value: float) -> float | None:
@@ -46,7 +46,7 @@ def classification_metrics(
     """Single-label: accuracy, P/R/F1 (macro, weighted, per class), confusion matrix, ROC-AUC,
     log loss."""
     y_true = np.asarray(y_true)
-    y_pred = probs.argmax(axis=1)
+    y_pred = SINGLE_LABEL.decide_ids(probs)
     ids = list(range(len(labels)))
     out: dict[str, Any] = {"n": len(y_true), "accuracy": float(accuracy_score(y_true, y_pred))}
     for average in ("macro", "weighted"):
@@ -89,7 +89,7 @@ def multilabel_metrics(
     (one per label; 0.5 when None)."""
     y_true = np.asarray(y_true).astype(np.int64)
     cut = np.full(len(labels), 0.5) if thresholds is None else np.asarray(thresholds)
-    y_pred = (probs >= cut).astype(np.int64)
+    y_pred = MULTI_LABEL.decide_ids(probs, cut)
     subset = float(accuracy_score(y_true, y_pred))
     out: dict[str, Any] = {"n": len(y_true), "accuracy": subset, "subset_accuracy": subset}
     for average in ("micro", "macro", "weighted", "samples"):

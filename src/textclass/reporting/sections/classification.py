@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from textclass.config.tasks import SINGLE_LABEL
 from textclass.evaluation import analysis
 from textclass.evaluation.calibration import calibration
 from textclass.evaluation.intervals import bootstrap_intervals
@@ -27,7 +28,7 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
         labels = run.labels
         probs = frame[[f"prob_{label}" for label in labels]].to_numpy(dtype=np.float64)
         y = frame["gold"].map({label: i for i, label in enumerate(labels)}).to_numpy()
-        pred = probs.argmax(axis=1)
+        pred = SINGLE_LABEL.decide_ids(probs)
         m = run.metrics[split]
         results[split] = {
             **{k: m[k] for k in KEYS},
