@@ -136,9 +136,12 @@ def fit_and_evaluate(
     """Train on `data` (prepared from `cfg` when not given) and evaluate the selected weights
     on validation and test. Writes nothing unless `checkpoint_dir` is given (checkpoints for
     `resume`). Process-wide settings are left alone (see `textclass.runtime`)."""
-    set_seed(cfg.seed)
-    data = data if data is not None else prepare(cfg, frames)
-    built = built if built is not None else build(cfg, data)
+    if built is not None and data is None:
+        raise TypeError("fit_and_evaluate: pass the `data` that `built` was built from")
+    if built is None:  # else the caller seeded before building (the head's initialisation)
+        set_seed(cfg.seed)
+        data = data if data is not None else prepare(cfg, frames)
+        built = build(cfg, data)
     device = choose_device(cfg.train.device)
     precision = choose_precision(cfg.train.precision, device)
     env = environment_record(device, precision, cfg.seed, data.file_hashes)
