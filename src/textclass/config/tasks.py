@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+# Selection metrics shared by the classification tasks.
+_CLASS_METRICS = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro")
 LABEL_SEPARATOR = "|"  # a label set in predictions files and tables: `a|b`, empty for none
 
 
@@ -123,11 +125,7 @@ class SingleLabel(Task):
     losses = ("cross_entropy", "focal")
     default_metric = "f1_macro"
     selection_metrics = (
-        "accuracy",
-        "f1_macro",
-        "f1_weighted",
-        "precision_macro",
-        "recall_macro",
+        *_CLASS_METRICS,
         "roc_auc",
         "loss",
         "log_loss",
@@ -178,11 +176,7 @@ class MultiLabel(Task):
     losses = ("bce", "focal")
     default_metric = "f1_macro"  # macro over labels: rare labels count as much as frequent ones
     selection_metrics = (
-        "accuracy",
-        "f1_macro",
-        "f1_weighted",
-        "precision_macro",
-        "recall_macro",
+        *_CLASS_METRICS,
         "f1_micro",
         "f1_samples",
         "subset_accuracy",

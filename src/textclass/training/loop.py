@@ -160,6 +160,9 @@ class FitResult:
     model: torch.nn.Module
     state: TrainState
     loss: dict[str, Any]  # the objective as built (`Loss.describe()`)
+    # The best evaluation's weights as snapshotted when selected (CPU copies): what `model`
+    # must hold; the integrity check compares the evaluated weights with these.
+    selected: dict[str, torch.Tensor] | None = None
 
 
 def _timed(batches: Any, state: TrainState) -> Iterator[dict[str, torch.Tensor]]:
@@ -418,4 +421,6 @@ def fit(ctx: FitContext, resume: bool = False) -> FitResult:
     run.accelerator.free_memory()  # the optimizer and loaders go; the model is returned
     run.best.restore(model)
     model.eval()
-    return FitResult(model=model, state=state, loss=state.extras["loss"])
+    return FitResult(
+        model=model, state=state, loss=state.extras["loss"], selected=run.best.state_dict
+    )

@@ -198,7 +198,10 @@ def _evaluate_selected(cfg, data, built, fitted, monitor, precision, env) -> Eva
     integrity = {
         "selected_step": fitted.state.best_step,
         # Prediction may run on bf16 weights: the selected ones are compared as cast alike.
-        "selected_sha256": weights_digest(fitted.model.state_dict(), like=evaluated),
+        "selected_sha256": weights_digest(
+            fitted.selected if fitted.selected is not None else fitted.model.state_dict(),
+            like=evaluated,
+        ),
         "evaluated_sha256": weights_digest(evaluated),
     }
     findings = diagnose(
