@@ -30,7 +30,11 @@ class CleaningConfig(_Section):
         "dropped).",
     )
     unicode_nfkc: bool = Field(True, description="Unicode NFKC normalisation.")
-    html: bool = Field(True, description="Unescape HTML entities (`&amp;`), drop tags.")
+    html: bool = Field(
+        True,
+        description="Drop HTML markup (tags of HTML elements, comments, script/style), then decode "
+        "entities (`&amp;`); `<3`, `x < 3`, `<#>` are text and stay.",
+    )
     urls: bool = Field(True, description="Replace URLs with `[URL]`.")
     emails: bool = Field(True, description="Replace e-mail addresses with `[EMAIL]`.")
     whitespace: bool = Field(True, description="Collapse whitespace runs, strip ends.")

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from textclass.config.schema import DataConfig
+from textclass.config.schema import CleaningConfig, DataConfig
 from textclass.config.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, get_task
 from textclass.data import datasets
-from textclass.data.clean import clean_texts
+from textclass.data.clean import clean_and_count
 from textclass.data.read import read_table, sha256_file
 from textclass.data.split import make_splits
 from textclass.errors import DataError, did_you_mean
@@ -135,7 +135,7 @@ def standardise(
     need_label: bool = True,
     task: str = SINGLE_LABEL.name,
     label_delimiter: str | None = None,
-) -> tuple[pd.DataFrame, dict[str, int]]:
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Select and rename the configured columns, clean texts, drop unusable rows (counted).
 
     Multi-label cells may be lists or `label_delimiter`-separated strings; an empty cell is a
@@ -161,11 +161,8 @@ def standardise(
     if columns.group:
         out["group"] = _as_text(frame[columns.group])
     out.index = pd.RangeIndex(len(out))
-    counts = {"rows": len(out)}
-
-    out["text"] = clean_texts(out["text"], cleaning)
-    if columns.text_pair:
-        out["text_pair"] = clean_texts(out["text_pair"], cleaning)
+    counts: dict[str, Any] = {"rows": len(out)}
+    counts["changed_by_cleaning"] = _clean_columns(out, where, cleaning)
     too_short = out["text"].str.len() < max(cleaning.min_length if cleaning.enabled else 1, 1)
     counts["empty_or_short_texts"] = int(too_short.sum())
     if too_short.all():
@@ -199,6 +196,24 @@ def standardise(
         out = out[~dup]
     counts["kept"] = len(out)
     return out.reset_index(drop=True), counts
+
+
+def _clean_columns(out: pd.DataFrame, where: str, cleaning: CleaningConfig) -> dict[str, int]:
+    """Clean the text (and pair) column in place; per rule, the texts it changed, and `any`
+    (a pair's two texts count apart). Logged: nothing is changed without saying so."""
+    changed: dict[str, int] = {}
+    for column in ("text", "text_pair"):
+        if column in out.columns:
+            out[column], counts = clean_and_count(out[column], cleaning)
+            changed = {rule: changed.get(rule, 0) + n for rule, n in counts.items()}
+    if cleaning.enabled:
+        by_rule = ", ".join(f"{rule} {n:,}" for rule, n in changed.items() if n and rule != "any")
+        texts = len(out) * (2 if "text_pair" in out.columns else 1)
+        log.info(
+            "%s: cleaning changed %s of %s texts%s",
+            where, f"{changed['any']:,}", f"{texts:,}", f" ({by_rule})" if by_rule else "",
+        )  # fmt: skip
+    return changed
 
 
 def _numbers(column: pd.Series, name: str, where: str) -> pd.Series:

@@ -92,6 +92,7 @@ def _cleaning(clean: dict[str, Any], settings: dict[str, Any] | None) -> list[Bl
         keys = ("rows", "empty_or_short_texts", "missing_labels", "duplicates", "kept")
         rows = [[s, *(fmt(v.get(k)) for k in keys)] for s, v in clean.items()]
         b.append(("table", headers, rows))
+        b += _changed(clean)
     if settings:
         on = [k for k, v in settings.items() if v is True and k != "enabled"]
         state = "on" if settings.get("enabled") else "off"
@@ -103,3 +104,18 @@ def _cleaning(clean: dict[str, Any], settings: dict[str, Any] | None) -> list[Bl
             )
         )
     return b
+
+
+def _changed(clean: dict[str, Any]) -> list[Block]:
+    """Texts each cleaning rule changed (a rule that was off: "off"), per source read."""
+    changed = {s: v["changed_by_cleaning"] for s, v in clean.items() if "changed_by_cleaning" in v}
+    rules = list(dict.fromkeys(r for c in changed.values() for r in c if r != "any"))
+    if not changed or not rules:
+        return []
+    rows = [
+        [s, *(fmt(c.get(r, "off")) for r in rules), fmt(c.get("any"))] for s, c in changed.items()
+    ]
+    return [
+        ("p", "Texts changed by each cleaning rule (a text changed by several counts in each):"),
+        ("table", ["source", *rules, "any rule"], rows),
+    ]
