@@ -96,12 +96,14 @@ def evaluate(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     encoding: Annotated[str, typer.Option()] = "utf-8",
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
 ) -> None:
     """Metrics of a trained model on any labelled file."""
     from textclass.config.tasks import get_task
     from textclass.runtime import configure_process
-    from textclass.workflows.evaluate import evaluate_model
+    from textclass.workflows.evaluate import describe_rows, evaluate_model
 
+    _check_outputs([output, predictions], overwrite)
     configure_process()
 
     metrics, preds = evaluate_model(
@@ -113,9 +115,7 @@ def evaluate(
         batch_size=batch_size,
         encoding=encoding,
     )
-    for target in (output, predictions):
-        if target is not None and target.exists():
-            raise TextclassError(f"{target} exists; choose another file name.")
+    typer.echo(describe_rows(metrics["rows"]))
     typer.echo(get_task(metrics.get("task")).summary_line(metrics))
     for label, row in metrics["per_class"].items():
         typer.echo(
@@ -126,6 +126,19 @@ def evaluate(
         output.write_text(json.dumps(metrics, indent=2))
     if predictions:
         preds.to_csv(predictions, index=False)
+
+
+def _check_outputs(targets: list[Path | None], overwrite: bool) -> None:
+    """Before any work: each output file can be written, and none replaces another's file
+    (or an existing one, unless --overwrite)."""
+    given = [t for t in targets if t is not None]
+    if len({t.resolve() for t in given}) < len(given):
+        raise TextclassError("the output files must differ; give each its own name.")
+    for target in given:
+        if not target.parent.is_dir():
+            raise TextclassError(f"{target.parent} is not a folder; create it first.")
+        if target.exists() and not overwrite:
+            raise TextclassError(f"{target} exists; choose another file name or pass --overwrite.")
 
 
 @app.command()
@@ -179,9 +192,20 @@ def predict(
         overwrite=overwrite,
     )
     typer.echo(f"wrote {n} predictions to {output}")
+    for note in n.notes():
+        typer.echo(f"note: {note}", err=True)
     if group_by is not None:
-        table = summaries.group_summary(output, group_by, groups_file, rank_by=rank_by)
+        table = summaries.group_summary(
+            output, group_by, groups_file, rank_by=rank_by, columns=n.columns
+        )
         typer.echo(f"wrote {len(table)} {group_by} summaries to {groups_file}")
+        excluded = int(table[summaries.EXCLUDED].sum())
+        if excluded:
+            typer.echo(
+                f"note: {excluded} row(s) without a prediction or with unreadable probabilities "
+                f"are left out of the summaries (counted per group in `{summaries.EXCLUDED}`).",
+                err=True,
+            )
 
 
 @app.command()
@@ -259,14 +283,18 @@ def compare(
     """Side-by-side table of runs: config differences and metrics with 95% intervals."""
     from textclass.reporting.compare import compare_runs, render_comparison
 
-    if output.exists() and not overwrite:
-        raise TextclassError(f"{output} exists; choose another --output or pass --overwrite.")
+    data = output.with_suffix(".json")  # the comparison as data, beside the table
+    if data == output:
+        raise TextclassError(f"--output {output}: name the Markdown table, e.g. comparison.md.")
+    for target in (output, data):
+        if target.exists() and not overwrite:
+            raise TextclassError(f"{target} exists; choose another --output or pass --overwrite.")
     comparison = compare_runs(run_dirs)
     text = render_comparison(comparison)
     typer.echo(text)
     output.write_text(text)
-    output.with_suffix(".json").write_text(json.dumps(comparison, indent=1))
-    typer.echo(f"wrote {output} and {output.with_suffix('.json')}")
+    data.write_text(json.dumps(comparison, indent=1))
+    typer.echo(f"wrote {output} and {data}")
 
 
 @app.command()

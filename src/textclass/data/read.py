@@ -1,11 +1,24 @@
-"""Reading tables: CSV, TSV, JSON, JSONL, Parquet (and compressed CSV), with errors that name
-the file, line or column and the fix."""
+"""Reading tables: CSV, TSV, JSON, JSONL, Parquet (and compressed CSV/TSV/JSON/JSONL), with
+errors that name the file, line or column and the fix.
+
+One reader for every command: `read_table` reads a whole file (training, `evaluate`),
+`read_chunks` streams it a chunk of rows at a time (`predict`, group summaries) and
+`read_columns` reads only its header; all three raise the same `DataError` messages.
+"""
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import gzip
 import hashlib
+import io
 import json
+import lzma
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 
@@ -21,13 +34,15 @@ _SUFFIXES = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def detect_format(path: Path, fmt: str = "auto") -> str:
     if fmt != "auto":
         return fmt
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in (".gz", ".bz2", ".zip", ".xz", ".zst"):
+    if suffixes and suffixes[-1] in _COMPRESSED:
         suffixes = suffixes[:-1]
     if suffixes and suffixes[-1] in _SUFFIXES:
         return _SUFFIXES[suffixes[-1]]
@@ -45,10 +60,30 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# ---------------------------------------------------------------- errors
+
+
+def _existing_file(path: str | Path) -> Path:
+    """`path`, checked to be a file with something in it."""
+    path = Path(path)
+    if not path.exists():
+        hint = ""
+        if path.parent.exists():
+            hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir()])
+        raise DataError(f"data file not found: {path} (looked in {path.resolve().parent}).{hint}")
+    if path.is_dir():
+        raise DataError(
+            f"{path} is a directory; name a data file (CSV, TSV, JSON, JSONL or Parquet)."
+        )
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty (0 bytes). Point to a file with a header and rows.")
+    return path
+
+
 def _first_undecodable(path: Path, encoding: str) -> tuple[int, int, str] | None:
     """(line, column, byte) of the first bytes that do not decode; pandas reports offsets
     relative to an internal buffer, so the file is re-read line by line to say where."""
-    if path.suffix.lower() in (".gz", ".bz2", ".zip", ".xz", ".zst"):
+    if path.suffix.lower() in _COMPRESSED:
         return None
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, start=1):
@@ -64,14 +99,65 @@ def _encoding_error(path: Path, encoding: str) -> DataError:
     where = _first_undecodable(path, encoding)
     at = f" at line {where[0]}, column {where[1]} (byte 0x{where[2]})" if where else ""
     return DataError(
-        f"{path}: not valid {encoding} text{at}. Save the file as UTF-8, or name its encoding "
-        "with data.encoding=... (e.g. data.encoding=latin-1 or data.encoding=cp1252)."
+        f"{path}: not valid {encoding} text{at}. Save the file as UTF-8, or name its encoding: "
+        "data.encoding=... in a config, --encoding ... on the command line (e.g. latin-1 or "
+        "cp1252)."
     )
 
 
-def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
-    records = []
-    with open(path, encoding=encoding) as fh:
+@contextlib.contextmanager
+def _reading(path: Path, kind: str, encoding: str) -> Iterator[None]:
+    """Turn what pandas, pyarrow and the codecs raise while reading into one DataError."""
+    try:
+        yield
+    except DataError:
+        raise
+    except UnicodeDecodeError:
+        raise _encoding_error(path, encoding) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} holds no data (no header, no rows).") from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).strip().removeprefix("Error tokenizing data. C error: ")
+        sep = "," if kind == "csv" else "\\t"
+        raise DataError(
+            f"{path}: malformed {kind.upper()} ({detail}). Fields that contain the delimiter "
+            f"'{sep}', quotes or line breaks must be enclosed in double quotes; fix that line "
+            "or remove it."
+        ) from None
+    except LookupError:
+        raise DataError(f"encoding `{encoding}` is not an encoding Python knows.") from None
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
+        raise DataError(f"{path}: cannot read it ({exc}).") from None
+    except Exception as exc:  # pyarrow raises several types for a damaged Parquet file
+        if kind != "parquet":
+            raise
+        raise DataError(f"{path}: cannot read as Parquet ({exc}).") from None
+
+
+# ---------------------------------------------------------------- formats
+
+
+def _open_text(path: Path, encoding: str) -> IO[str]:
+    """The file as text, decompressed where its name says so (.gz, .bz2, .xz, .zip)."""
+    suffix = path.suffix.lower()
+    if suffix in _OPENERS:
+        return _OPENERS[suffix](path, "rt", encoding=encoding)
+    if suffix == ".zip":
+        archive = zipfile.ZipFile(path)
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+        if len(names) != 1:
+            raise DataError(f"{path}: a .zip must hold exactly one file; it holds {len(names)}.")
+        return io.TextIOWrapper(archive.open(names[0]), encoding=encoding)
+    if suffix in _COMPRESSED:
+        raise DataError(
+            f"{path}: decompress it first; JSON and JSONL are read plain or from .gz, .bz2, "
+            ".xz or .zip."
+        )
+    return open(path, encoding=encoding)
+
+
+def _jsonl_records(path: Path, encoding: str) -> Iterator[dict]:
+    with _open_text(path, encoding) as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -87,13 +173,24 @@ def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
                     f"{path}, line {number}: expected a JSON object like "
                     f'{{"text": ..., "label": ...}}, found {type(record).__name__}.'
                 )
-            records.append(record)
-    return pd.DataFrame.from_records(records)
+            yield record
+
+
+def _jsonl_chunks(path: Path, encoding: str, size: int | None) -> Iterator[pd.DataFrame]:
+    records: list[dict] = []
+    for record in _jsonl_records(path, encoding):
+        records.append(record)
+        if size is not None and len(records) == size:
+            yield pd.DataFrame.from_records(records)
+            records = []
+    if records or size is None:
+        yield pd.DataFrame.from_records(records)
 
 
 def _read_json(path: Path, encoding: str) -> pd.DataFrame:
     try:
-        payload = json.loads(path.read_text(encoding=encoding))
+        with _open_text(path, encoding) as fh:
+            payload = json.loads(fh.read())
     except json.JSONDecodeError as exc:
         raise DataError(
             f"{path}, line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})."
@@ -108,58 +205,100 @@ def _read_json(path: Path, encoding: str) -> pd.DataFrame:
     if isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
         return pd.DataFrame.from_records(payload)
     if isinstance(payload, dict) and all(isinstance(v, list) for v in payload.values()):
-        return pd.DataFrame(payload)
+        try:
+            return pd.DataFrame(payload)
+        except ValueError:
+            pass  # lists of different lengths: the message below
     raise DataError(
         f'{path}: expected a list of objects ([{{"text": ..., "label": ...}}, ...]) '
         "or an object of equal-length column lists."
     )
 
 
-def _read_delimited(path: Path, sep: str, encoding: str) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as exc:
-        detail = str(exc).strip().removeprefix("Error tokenizing data. C error: ")
+def _delimited(path: Path, kind: str, encoding: str, size: int | None) -> Iterator[pd.DataFrame]:
+    options = {"dtype": str, "keep_default_na": False, "encoding": encoding}
+    sep = "," if kind == "csv" else "\t"
+    if size is None:
+        yield pd.read_csv(path, sep=sep, **options)
+    else:
+        with pd.read_csv(path, sep=sep, chunksize=size, **options) as reader:
+            yield from reader
+
+
+def _parquet(path: Path, size: int | None) -> Iterator[pd.DataFrame]:
+    if size is None:
+        yield pd.read_parquet(path)
+        return
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=size):
+        yield batch.to_pandas()
+
+
+def _frames(path: Path, kind: str, encoding: str, size: int | None) -> Iterator[pd.DataFrame]:
+    if kind in ("csv", "tsv"):
+        yield from _delimited(path, kind, encoding, size)
+    elif kind == "jsonl":
+        yield from _jsonl_chunks(path, encoding, size)
+    elif kind == "json":
+        yield _read_json(path, encoding)  # one document: read whole
+    elif kind == "parquet":
+        yield from _parquet(path, size)
+    else:
         raise DataError(
-            f"{path}: malformed {'CSV' if sep == ',' else 'TSV'} ({detail}). Fields that contain "
-            f"the delimiter {sep!r}, quotes or line breaks must be enclosed in double quotes; "
-            "fix that line or remove it."
-        ) from None
+            f"format `{kind}`: use one of {', '.join(sorted(set(_SUFFIXES.values())))}."
+        )
+
+
+def _stream(path: Path, kind: str, encoding: str, size: int | None) -> Iterator[pd.DataFrame]:
+    rows, columns = 0, []
+    with _reading(path, kind, encoding):
+        for frame in _frames(path, kind, encoding, size):
+            columns = columns or [str(c) for c in frame.columns]
+            rows += len(frame)
+            if len(frame) or size is None:
+                yield frame
+    if rows == 0:
+        if not columns:
+            raise DataError(f"{path} holds no rows.")
+        raise DataError(f"{path} has a header ({', '.join(columns)}) but no rows.")
+
+
+# ---------------------------------------------------------------- the readers
+
+
+def read_chunks(
+    path: str | Path, fmt: str = "auto", encoding: str = "utf-8", chunk_size: int = 10_000
+) -> Iterator[pd.DataFrame]:
+    """Stream a data file as DataFrames of at most `chunk_size` rows (a JSON document comes
+    whole). The file is checked before this returns; the rows, as they are read. CSV and TSV
+    cells are strings, empty cells "" (never NaN)."""
+    path = _existing_file(path)
+    return _stream(path, detect_format(path, fmt), encoding, chunk_size)
 
 
 def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> pd.DataFrame:
     """Read one data file into a DataFrame, turning every failure into a clear DataError."""
-    path = Path(path)
-    if not path.exists():
-        hint = ""
-        if path.parent.exists():
-            hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir()])
-        raise DataError(f"data file not found: {path} (looked in {path.resolve().parent}).{hint}")
-    if path.is_dir():
-        raise DataError(f"{path} is a directory; data.train/validation/test must name a file.")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty (0 bytes). Point to a file with a header and rows.")
-    kind = detect_format(path, fmt)
-    try:
-        if kind == "csv":
-            frame = _read_delimited(path, ",", encoding)
-        elif kind == "tsv":
-            frame = _read_delimited(path, "\t", encoding)
-        elif kind == "jsonl":
-            frame = _read_jsonl(path, encoding)
-        elif kind == "json":
-            frame = _read_json(path, encoding)
-        else:
-            try:
-                frame = pd.read_parquet(path)
-            except Exception as exc:  # pyarrow raises several types for a damaged file
-                raise DataError(f"{path}: cannot read as Parquet ({exc}).") from None
-    except UnicodeDecodeError:
-        raise _encoding_error(path, encoding) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path} holds no data (no header, no rows).") from None
-    except LookupError:
-        raise DataError(f"data.encoding `{encoding}` is not an encoding Python knows.") from None
-    if frame.empty:
-        raise DataError(f"{path} has a header ({', '.join(map(str, frame.columns))}) but no rows.")
+    path = _existing_file(path)
+    (frame,) = _stream(path, detect_format(path, fmt), encoding, None)
     return frame
+
+
+def read_columns(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> list[str] | None:
+    """The column names of a data file from its start; None where that is not cheap (a JSON
+    document is read whole, so its columns are checked when it is read)."""
+    path = _existing_file(path)
+    kind = detect_format(path, fmt)
+    with _reading(path, kind, encoding):
+        if kind in ("csv", "tsv"):
+            sep = "," if kind == "csv" else "\t"
+            header = pd.read_csv(path, sep=sep, encoding=encoding, nrows=0, dtype=str)
+            return [str(c) for c in header.columns]
+        if kind == "jsonl":
+            first = next(_jsonl_records(path, encoding), None)
+            return None if first is None else [str(c) for c in first]
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.ParquetFile(path).schema_arrow.names)
+    return None

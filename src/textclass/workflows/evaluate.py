@@ -26,7 +26,9 @@ def evaluate_model(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics and per-row predictions of a saved model on any labelled file or DataFrame.
 
-    Column names default to those the model was trained with.
+    Column names default to those the model was trained with. Rows with an empty text or no
+    label cannot be scored: they are left out, and `metrics["rows"]` says how many
+    (`{"read": n, "evaluated": m, "dropped": {"empty_text": a, "missing_label": b}}`).
     """
     clf = Classifier.load(model_dir)
     frame = data if isinstance(data, pd.DataFrame) else read_table(data, encoding=encoding)
@@ -37,7 +39,7 @@ def evaluate_model(
         text_pair=text_pair_column or clf.columns.get("text_pair"),
     )
     clean = clf.cleaning.model_copy(update={"drop_duplicates": False})
-    frame, _ = standardise(
+    frame, counts = standardise(
         frame,
         columns,
         where,
@@ -58,7 +60,31 @@ def evaluate_model(
     y = label_targets(frame, clf.labels, clf.task)
     thresholds = clf.thresholds if clf.task.tuned_thresholds else None
     metrics = clf.task.metrics(y, outputs, clf.labels, thresholds)
+    metrics["rows"] = row_counts(counts)
     return metrics, clf.task.predictions_frame(frame, outputs, clf.labels, thresholds)
+
+
+def row_counts(counts: dict[str, int]) -> dict[str, Any]:
+    """The rows read, evaluated and left out (by reason), from `standardise`'s counts."""
+    dropped = {
+        "empty_text": counts.get("empty_or_short_texts", 0),
+        "missing_label": counts.get("missing_labels", 0),
+    }
+    return {"read": counts["rows"], "evaluated": counts["kept"], "dropped": dropped}
+
+
+def describe_rows(rows: dict[str, Any]) -> str:
+    """The row counts as a sentence: how many rows the metrics cover, and why not all."""
+    line = f"evaluated {rows['evaluated']} of {rows['read']} rows"
+    dropped = rows["dropped"]
+    if rows["evaluated"] == rows["read"]:
+        return line
+    reasons = {
+        "empty_text": "empty (or, after cleaning, too short) text",
+        "missing_label": "no label",
+    }
+    parts = [f"{n} with {reasons.get(k, k)}" for k, n in dropped.items() if n]
+    return f"{line}; left out {', '.join(parts)}"
 
 
 def _unseen_labels(frame: pd.DataFrame, clf: Classifier) -> list[str]:

@@ -11,40 +11,23 @@ grows with the number of groups only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from textclass.data.read import detect_format
+from textclass.data.read import read_chunks, read_columns
 from textclass.errors import DataError, TextclassError, did_you_mean
 from textclass.evaluation.metrics import LABEL_SEPARATOR  # a multi-label prediction: `a|b`
 
 PREDICTED = "predicted"
+EXCLUDED = "excluded"  # per group: rows left out (no prediction, unreadable probabilities)
 
 
 def groups_path(output: str | Path) -> Path:
     """Where the summary of `output` goes: preds.csv -> preds.groups.csv."""
     output = Path(output)
     return output.with_name(f"{output.stem}.groups.csv")
-
-
-def input_columns(path: str | Path, encoding: str = "utf-8") -> list[str] | None:
-    """The column names of a data file, reading only its start (None where that is not cheap:
-    a JSON array is read whole, so it is checked after prediction instead)."""
-    path = Path(path)
-    kind = detect_format(path)
-    if kind in ("csv", "tsv"):
-        sep = "," if kind == "csv" else "\t"
-        return [str(c) for c in pd.read_csv(path, sep=sep, encoding=encoding, nrows=0).columns]
-    if kind == "jsonl":
-        first = next(pd.read_json(path, lines=True, chunksize=1, encoding=encoding), None)
-        return None if first is None else [str(c) for c in first.columns]
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.ParquetFile(path).schema_arrow.names)
-    return None
 
 
 def check_group_column(columns: list[str] | None, column: str, where: str | Path) -> None:
@@ -59,45 +42,53 @@ def prepare_group_summary(
     input: str | Path, output: str | Path, group_by: str, encoding: str, overwrite: bool
 ) -> Path:
     """Before predicting: the summary's path, checked to be writable, and the group column
-    checked to exist in the input (where that is cheap), so no long run ends in an error."""
+    checked to exist in the input (where that is cheap), so no long run ends in an error. An
+    unreadable input is reported here, as `predict` would report it."""
     target = groups_path(output)
     if target.exists() and not overwrite:
         raise TextclassError(f"{target} exists; choose another --output or pass --overwrite.")
-    input = Path(input)
-    if input.is_file():
-        try:
-            columns = input_columns(input, encoding)
-        except (ValueError, OSError, UnicodeDecodeError):
-            columns = None  # unreadable: predict_file reports it properly
-        check_group_column(columns, group_by, input)
+    check_group_column(read_columns(input, encoding=encoding), group_by, input)
     return target
 
 
-def _read_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
-    if path.suffix.lower() == ".jsonl":
-        yield from pd.read_json(path, lines=True, chunksize=chunk_size, dtype=False)
-    else:
-        yield from pd.read_csv(
-            path, dtype=str, keep_default_na=False, chunksize=chunk_size, encoding="utf-8"
-        )
-
-
-def _labels_from_columns(columns: list[str]) -> list[str]:
-    """The labels, from the `prob_<label>` columns that follow `predicted`."""
+def _output_names(columns: list[str], names: dict[str, str] | None) -> tuple[str, dict[str, str]]:
+    """The prediction column and {label: probability column}: those `predict_file` reported
+    (`names`, as in `PredictedRows.columns`), or read from the header: the `prob_<label>`
+    columns that follow `predicted`."""
+    if names:
+        probs = {k[len("prob_") :]: v for k, v in names.items() if k.startswith("prob_")}
+        return names[PREDICTED], probs
     if PREDICTED not in columns:
         raise DataError(f"no `{PREDICTED}` column: not a predictions file of `textclass predict`.")
     after = columns[columns.index(PREDICTED) + 1 :]
-    return [c[len("prob_") :] for c in after if c.startswith("prob_")]
+    return PREDICTED, {c[len("prob_") :]: c for c in after if c.startswith("prob_")}
+
+
+def _label_set(value) -> str:
+    """A prediction cell as `a|b`: JSONL holds label sets as lists."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return LABEL_SEPARATOR.join(map(str, value))
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
 def _predicted_indicators(predicted: pd.Series, labels: list[str]) -> pd.DataFrame:
     """0/1 per text and label. Multi-label predictions are `a|b` label sets (empty: none)."""
-    predicted = predicted.astype(str).where(predicted.notna(), "")
+    predicted = predicted.map(_label_set)
     if predicted.isin(labels).all():  # one label per text (labels may then hold `|`)
         dummies = pd.get_dummies(predicted, dtype=int)
     else:
         dummies = predicted.str.get_dummies(sep=LABEL_SEPARATOR)
     return dummies.reindex(columns=labels, fill_value=0).reset_index(drop=True)
+
+
+def _readable(chunk: pd.DataFrame, predicted: str, probs: pd.DataFrame) -> pd.Series:
+    """Rows that can be summarised: a prediction and a number in [0, 1] in every probability
+    cell. Others (a row `predict` left without text, a damaged cell) are left out, counted."""
+    ok = pd.Series(np.isfinite(probs.to_numpy()).all(axis=1), index=chunk.index)
+    ok &= ((probs >= 0) & (probs <= 1)).all(axis=1).to_numpy()
+    if probs.shape[1] == 0:  # no probabilities: a prediction is needed
+        ok &= chunk[predicted].map(_label_set) != ""
+    return ok
 
 
 def group_summary(
@@ -107,6 +98,7 @@ def group_summary(
     *,
     rank_by: str | None = None,
     labels: list[str] | None = None,
+    columns: dict[str, str] | None = None,
     chunk_size: int = 100_000,
 ) -> pd.DataFrame:
     """Per group of `group_by`: count, share of each predicted label, mean probability of each
@@ -114,47 +106,88 @@ def group_summary(
     multi-label model a share is that of the group's texts predicted with the label, so the
     shares of a group may sum to more (or less) than 1.
 
+    Rows without a prediction or with a probability cell that is not a number in [0, 1] are
+    left out of the shares and means, and counted per group in `excluded`. `columns`: the
+    output column names `predict_file` used (`PredictedRows.columns`), where they differ from
+    `predicted` / `prob_<label>`.
+
     Returns the table and, with `output`, writes it as CSV. Columns: the group column, `rank`,
-    `count`, `share_<label>`..., `mean_prob_<label>`...
+    `count` (rows summarised), `share_<label>`..., `mean_prob_<label>`..., `excluded`.
     """
     predictions = Path(predictions)
-    counts: pd.DataFrame | None = None
-    sums: pd.DataFrame | None = None
-    for chunk in _read_chunks(predictions, chunk_size):
-        columns = [str(c) for c in chunk.columns]
-        if labels is None:
-            labels = _labels_from_columns(columns)
-        check_group_column(columns, group_by, predictions)
+    totals: pd.DataFrame | None = None
+    for chunk in read_chunks(predictions, chunk_size=chunk_size):
+        chunk = chunk.reset_index(drop=True)
+        header = [str(c) for c in chunk.columns]
+        predicted, prob_columns = _output_names(header, columns)
+        labels = labels or list(prob_columns)
+        check_group_column(header, group_by, predictions)
+        probs = [prob_columns.get(k, f"prob_{k}") for k in labels]
+        _check_outputs(header, predicted, probs, predictions)
         if rank_by is not None and rank_by not in labels:
             raise TextclassError(
                 f"--rank-by {rank_by!r} is not a label of this model ({', '.join(labels)})."
             )
-        keys = chunk[group_by].astype(str).where(chunk[group_by].notna(), "")
-        probs = chunk[[f"prob_{label}" for label in labels]].apply(pd.to_numeric, errors="coerce")
-        probs.columns = labels
-        probs.index = keys.values
-        label_counts = _predicted_indicators(chunk[PREDICTED], labels)
-        label_counts.index = keys.values
-        label_counts = label_counts.groupby(level=0).sum()
-        label_counts["__texts__"] = keys.value_counts()
-        prob_sums = probs.groupby(level=0).sum()
-        counts = label_counts if counts is None else counts.add(label_counts, fill_value=0)
-        sums = prob_sums if sums is None else sums.add(prob_sums, fill_value=0)
-    if counts is None or sums is None or labels is None:
+        part = _chunk_sums(chunk, group_by, predicted, probs, labels)
+        totals = part if totals is None else totals.add(part, fill_value=0)
+    if totals is None or labels is None:
         raise DataError(f"{predictions}: no predictions to summarise.")
-    rank_by = rank_by or labels[0]
-    total = counts.pop("__texts__")
+    table = _table(totals, labels, group_by, rank_by or labels[0])
+    if output is not None:
+        table.to_csv(output, index=False)
+    return table
+
+
+def _check_outputs(header: list[str], predicted: str, probs: list[str], where: Path) -> None:
+    missing = [c for c in [predicted, *probs] if c not in header]
+    if missing:
+        raise DataError(
+            f"{where}: no column(s) {', '.join(f'`{c}`' for c in missing)}; is it the "
+            "predictions file of that model (`textclass predict` output)?"
+        )
+    if not probs:
+        raise DataError(
+            f"{where}: no `prob_<label>` columns: group summaries need a classifier's "
+            "probabilities (a regression model predicts values)."
+        )
+
+
+def _chunk_sums(
+    chunk: pd.DataFrame, group_by: str, predicted: str, prob_columns: list[str], labels: list[str]
+) -> pd.DataFrame:
+    """Per group of one chunk: texts summarised, texts excluded, predicted-label counts and
+    probability sums (`p:<label>`) over the summarised texts."""
+    keys = chunk[group_by].map(_label_set)
+    probs = chunk[prob_columns].apply(pd.to_numeric, errors="coerce").astype(float)
+    ok = _readable(chunk, predicted, probs).to_numpy()
+    counts = _predicted_indicators(chunk[predicted], labels)
+    probs.columns = [f"p:{label}" for label in labels]
+    part = pd.concat([counts, probs.reset_index(drop=True)], axis=1)[ok]
+    part["__texts__"] = 1
+    part.index = keys.to_numpy()[ok]
+    sums = part.groupby(level=0).sum()
+    excluded = pd.Series(1, index=keys.to_numpy()[~ok]).groupby(level=0).sum()
+    return sums.reindex(sums.index.union(excluded.index), fill_value=0).assign(
+        __excluded__=excluded.reindex(sums.index.union(excluded.index), fill_value=0)
+    )
+
+
+def _table(totals: pd.DataFrame, labels: list[str], group_by: str, rank_by: str) -> pd.DataFrame:
+    total = totals["__texts__"]
+    shown = total.where(total > 0)  # a group with every row excluded: shares and means empty
     table = pd.DataFrame({"count": total.astype(int)})
     for label in labels:
-        table[f"share_{label}"] = (counts[label] / total).round(6)
+        table[f"share_{label}"] = (totals[label] / shown).round(6)
     for label in labels:
-        table[f"mean_prob_{label}"] = (sums[label] / total).round(6)
+        table[f"mean_prob_{label}"] = (totals[f"p:{label}"] / shown).round(6)
+    table[EXCLUDED] = totals["__excluded__"].astype(int)
     table.index.name = group_by
     table = table.reset_index()
     table = table.sort_values(
-        [f"share_{rank_by}", "count", group_by], ascending=[False, False, True], kind="stable"
+        [f"share_{rank_by}", "count", group_by],
+        ascending=[False, False, True],
+        kind="stable",
+        na_position="last",
     ).reset_index(drop=True)
     table.insert(1, "rank", range(1, len(table) + 1))
-    if output is not None:
-        table.to_csv(output, index=False)
     return table
