@@ -116,6 +116,82 @@ def test_regression_model_export(tiny_model_dir, tmp_path):
     meta = json.loads((target / "textclass.json").read_text())
     assert meta["task"] == "regression" and meta["labels"] == ["score"]
     assert meta["export"]["max_prob_diff"] <= 1e-4  # values, compared as values
+    onnx_clf, torch_clf = load(target), load(source)
+    assert isinstance(onnx_clf.model, OnnxSequenceClassifier) and onnx_clf.task is REGRESSION
+    np.testing.assert_allclose(
+        onnx_clf.predict_values(TEXTS), torch_clf.predict_values(TEXTS), atol=1e-4
+    )
+
+
+ML_LABELS = ["action", "comedy", "drama"]
+
+
+def _multi_label_model_dir(tiny_model_dir, dest):
+    """`make_model_dir` for a multi-label model: three sigmoid outputs, tuned thresholds."""
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, BertForSequenceClassification
+
+    from textclass.models.build import quiet_transformers
+
+    config = AutoConfig.from_pretrained(
+        tiny_model_dir,
+        num_labels=len(ML_LABELS),
+        id2label=dict(enumerate(ML_LABELS)),
+        label2id={label: i for i, label in enumerate(ML_LABELS)},
+        problem_type="multi_label_classification",
+    )
+    torch.manual_seed(0)
+    with quiet_transformers():
+        model = BertForSequenceClassification(config)
+        with torch.no_grad():  # logits around 0: sigmoids on both sides of the thresholds
+            model.classifier.bias.copy_(torch.tensor([0.3, -0.2, 0.0]))
+        model.save_pretrained(dest)
+        AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(dest)
+    meta = {
+        "format_version": 1,
+        "task": "multi_label",
+        "label_delimiter": "|",
+        "labels": ML_LABELS,
+        "thresholds": {"action": 0.5, "comedy": 0.45, "drama": 0.55},
+        "columns": {"text": "text", "text_pair": None, "label": "label"},
+        "max_length": 48,
+        "base_model": "tiny-bert",
+    }
+    (dest / "textclass.json").write_text(json.dumps(meta))
+    return dest
+
+
+def test_multi_label_export_matches_pytorch_sigmoids(tiny_model_dir, tmp_path):
+    source = _multi_label_model_dir(tiny_model_dir, tmp_path / "model")
+    target = export_onnx(source, tmp_path / "onnx")
+    assert json.loads((target / "textclass.json").read_text())["export"]["max_prob_diff"] <= 1e-4
+    onnx_clf, torch_clf = load(target), load(source)
+    assert isinstance(onnx_clf.model, OnnxSequenceClassifier) and onnx_clf.task is MULTI_LABEL
+    expected = torch_clf.predict_proba(TEXTS)
+    assert np.abs(expected.sum(axis=1) - 1).min() > 0.1  # independent sigmoids, no softmax
+    np.testing.assert_allclose(onnx_clf.predict_proba(TEXTS), expected, atol=1e-4)
+    assert onnx_clf.predict(TEXTS) == torch_clf.predict(TEXTS)
+
+
+@pytest.mark.parametrize("task", ["multi_label", "regression"])
+def test_export_check_sees_an_offset_a_softmax_would_hide(
+    tiny_model_dir, tmp_path, task, monkeypatch
+):
+    """ONNX logits off by a constant: the same softmax, but other sigmoids and values. The
+    check compares what the task predicts, so the export fails."""
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    make = _multi_label_model_dir if task == "multi_label" else make_regression_model_dir
+    source = make(tiny_model_dir, tmp_path / "model")
+    forward = OnnxSequenceClassifier.forward
+
+    def shifted(self, *args, **kwargs):
+        return SequenceClassifierOutput(logits=forward(self, *args, **kwargs).logits + 0.5)
+
+    monkeypatch.setattr(OnnxSequenceClassifier, "forward", shifted)
+    with pytest.raises(TextclassError, match="differs from PyTorch"):
+        export_onnx(source, tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()
 
 
 def test_exported_model_serves(exported, model_dir):

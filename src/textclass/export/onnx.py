@@ -279,6 +279,7 @@ def _export_into(
     if quantize == "int8":
         quantization = _quantize_int8(fp32_file, tmp / ONNX_FILE)
         fp32_file.unlink()
+    clf.tokenizer.model_max_length = clf.max_length  # also for models saved before it was set
     clf.tokenizer.save_pretrained(tmp)
     model.config.save_pretrained(tmp)
     for name in COPIED_FILES:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +55,9 @@ def resolve(name: str) -> str:
 
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence load reports and per-file progress bars (a fresh head's MISSING keys are
-    expected when fine-tuning); restore the caller's settings afterwards."""
+    """Silence load reports and per-file progress bars; restore the caller's settings
+    afterwards. textclass reads the load report itself (`load_trained`,
+    `check_pretrained_weights`): only a fine-tuned model's fresh head may start random."""
     before = hf_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
@@ -89,9 +90,12 @@ def load_tokenizer(name: str):
 
 def build_tokenizer(cfg: ModelConfig, train_texts: list[str]):
     """The tokenizer of a run: the pretrained model's, or (from-scratch architectures) one
-    trained on the training texts."""
+    trained on the training texts. Its `model_max_length` is the run's `model.max_length`, so
+    the saved tokenizer truncates for a plain `transformers` user as the run did."""
     if cfg.architecture == "transformer":
-        return load_tokenizer(cfg.name)
+        tokenizer = load_tokenizer(cfg.name)
+        tokenizer.model_max_length = cfg.max_length
+        return tokenizer
     return train_tokenizer(train_texts, cfg.tokenizer, cfg.max_length)
 
 
@@ -210,15 +214,66 @@ def _transformer(cfg: ModelConfig, labels: list[str]) -> PreTrainedModel:
     config = _model_config(cfg, labels)
     with quiet_transformers():
         if not cfg.pretrained:
-            model = AutoModelForSequenceClassification.from_config(config)
-        else:
-            try:
-                model = AutoModelForSequenceClassification.from_pretrained(
-                    resolve(cfg.name), config=config, ignore_mismatched_sizes=True
-                )
-            except (OSError, ValueError) as exc:
-                raise _load_error(cfg.name, exc) from None
+            return AutoModelForSequenceClassification.from_config(config)
+        try:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                resolve(cfg.name),
+                config=config,
+                ignore_mismatched_sizes=True,
+                output_loading_info=True,
+            )
+        except (OSError, ValueError) as exc:
+            raise _load_error(cfg.name, exc) from None
+    check_pretrained_weights(model, cfg.name, info)
     return model
+
+
+def _is_new_head_weight(model: PreTrainedModel, name: str) -> bool:
+    """What fine-tuning may start fresh: the head (classifier, pre_classifier, score, DeBERTa's
+    pooler, ...) and a pooler inside the encoder (BERT's `bert.pooler.*`), which checkpoints
+    saved without one (many sentence encoders) lack."""
+    return not is_encoder_parameter(model, name) or ".pooler." in f".{name}"
+
+
+def _names(keys: Iterable[str], shown: int = 6) -> str:
+    keys = sorted(keys)
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(f"`{k}`" for k in keys[:shown]) + more
+
+
+def _mismatches(info: dict) -> dict[str, str]:
+    """{name: "checkpoint (a, b), model (c, d)"}: the shapes of each mismatched tensor."""
+    return {
+        name: f"checkpoint {tuple(have)}, model {tuple(want)}"
+        for name, have, want in info.get("mismatched_keys") or ()
+    }
+
+
+def _shapes(mismatched: dict[str, str], keys: list[str]) -> str:
+    return "; ".join(f"`{k}`: {mismatched[k]}" for k in sorted(keys) if k in mismatched)
+
+
+def check_pretrained_weights(model: PreTrainedModel, name: str, info: dict) -> None:
+    """A pretrained encoder must load whole: only the head may start new (logged at debug
+    level). An encoder weight missing from the checkpoint, or of another shape, would start
+    random and be fine-tuned silently from noise, so it is an error; tensors of the checkpoint
+    the model does not use (pretraining heads, layers cut by `num_layers`) are dropped."""
+    mismatched = _mismatches(info)
+    new = [*(info.get("missing_keys") or ()), *mismatched]
+    bad = [k for k in new if not _is_new_head_weight(model, k)]
+    if bad:
+        shapes = _shapes(mismatched, bad)
+        raise TextclassError(
+            f"model.name: `{name}` does not fit its own config.json: the encoder weights "
+            f"{_names(bad)} are missing from the checkpoint or shaped differently"
+            f"{f' ({shapes})' if shapes else ''}, and would start random. Point model.name at "
+            "a complete checkpoint of this architecture (re-download or re-copy it), or set "
+            "model.pretrained=false to train from random weights on purpose."
+        )
+    if new:
+        log.debug("new head weights, initialised for training: %s", _names(new, 20))
+    if info.get("unexpected_keys"):
+        log.debug("checkpoint tensors not used: %s", _names(list(info["unexpected_keys"]), 20))
 
 
 def is_encoder_parameter(model: PreTrainedModel, name: str) -> bool:
@@ -239,9 +294,39 @@ def register_architectures() -> None:
 
 
 def load_trained(path: Path) -> PreTrainedModel:
+    """The model of a trained model directory, every weight from its weights file.
+
+    A weight the file lacks (transformers would initialise it at random), a tensor the model
+    has no place for, or one of another shape is a TextclassError naming them: a trained model
+    loads whole or not at all."""
+    path = Path(path)
     register_architectures()
     with quiet_transformers():
-        return AutoModelForSequenceClassification.from_pretrained(path)
+        try:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                path, output_loading_info=True, ignore_mismatched_sizes=True
+            )
+        except (OSError, ValueError) as exc:
+            raise TextclassError(
+                f"{path}: cannot load the model ({exc}). A model directory holds config.json "
+                "and the weights (model.safetensors); copy it again from the run that wrote it."
+            ) from None
+    problems = []
+    if info["missing_keys"]:
+        problems.append(f"missing (would start random): {_names(info['missing_keys'])}")
+    if info["unexpected_keys"]:
+        problems.append(f"not in the model: {_names(info['unexpected_keys'])}")
+    if mismatched := _mismatches(info):
+        problems.append(f"shaped differently: {_shapes(mismatched, list(mismatched))}")
+    problems += [str(msg) for msg in info.get("error_msgs") or ()]
+    if problems:
+        raise TextclassError(
+            f"{path}: the weights file does not fit the model its config.json describes; "
+            f"weights {'; '.join(problems)}. The directory was changed or damaged after "
+            "training (or its files come from different models): copy the whole model "
+            "directory again from the run that wrote it, or retrain."
+        )
+    return model
 
 
 # Encoder layer index in a parameter name: BERT/DeBERTa `.layer.3.`, DistilBERT `.layers.3.`,

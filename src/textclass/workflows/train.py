@@ -399,6 +399,9 @@ def save_model_dir(model_dir: Path, result: Evaluation) -> None:
     with quiet_transformers():
         result.model.save_pretrained(model_dir, safe_serialization=True)
         tokenizer = result.built.tokenizer
+        # A plain `transformers` user truncates where the run did (not at the base model's
+        # limit); `build_tokenizer` sets it already, a caller's own `built` may not have.
+        tokenizer.model_max_length = result.cfg.model.max_length
         tokenizer.save_pretrained(model_dir)
     (model_dir / rundir.CONFIG).write_text(result.cfg.to_yaml())
     rundir.write_json(model_dir / rundir.ENVIRONMENT, result.environment)
