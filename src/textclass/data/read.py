@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import csv
 import gzip
 import hashlib
 import io
 import json
+import logging
 import lzma
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,8 @@ from typing import IO
 import pandas as pd
 
 from textclass.errors import DataError, did_you_mean
+
+log = logging.getLogger(__name__)
 
 _SUFFIXES = {
     ".csv": "csv",
@@ -46,9 +51,15 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
         suffixes = suffixes[:-1]
     if suffixes and suffixes[-1] in _SUFFIXES:
         return _SUFFIXES[suffixes[-1]]
+    if suffixes and suffixes[-1] in (".xlsx", ".xls", ".xlsm", ".ods"):
+        raise DataError(
+            f"{path}: spreadsheets are not read directly. Save the sheet as CSV (Excel: File >"
+            ' Save As > "CSV UTF-8") and point to that file.'
+        )
     raise DataError(
         f"{path}: cannot tell the format from the extension `{''.join(path.suffixes) or '(none)'}`."
-        f" Use one of {', '.join(sorted(_SUFFIXES))}, or set data.format."
+        f" Use one of {', '.join(sorted(_SUFFIXES))}, or name the format: data.format=csv (tsv,"
+        " json, jsonl, parquet)."
     )
 
 
@@ -134,6 +145,83 @@ def _reading(path: Path, kind: str, encoding: str) -> Iterator[None]:
         raise DataError(f"{path}: cannot read as Parquet ({exc}).") from None
 
 
+# ---------------------------------------------------------------- sniffing
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+_OTHER_SEPARATORS = (";", "\t", "|")
+_FIELD_QUOTE = re.compile(r'(?:^|\t)"', re.MULTILINE)
+_QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"(?=\t|\r?\n|$)')
+
+
+def _head(path: Path, size: int = 1 << 16) -> bytes:
+    """The first bytes of the file's content (decompressed where its name says so)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in _OPENERS:
+            with _OPENERS[suffix](path, "rb") as fh:
+                return fh.read(size)
+        if suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if not n.endswith("/")]
+                return archive.open(names[0]).read(size) if len(names) == 1 else b""
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError):
+        return b""  # the read itself reports it
+
+
+def _encoding(path: Path, encoding: str) -> str:
+    """A byte-order mark decides the encoding when the user left the default: Excel's
+    "Unicode text" is UTF-16 with a BOM, its "CSV UTF-8" starts with a UTF-8 BOM."""
+    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return encoding
+    head = _head(path, 4)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    return encoding
+
+
+def _sample(path: Path, encoding: str) -> str:
+    try:
+        return _head(path, 1 << 20).decode(encoding, errors="replace").lstrip("\ufeff")
+    except LookupError:
+        return ""
+
+
+def _separator(path: Path, kind: str, encoding: str) -> str:
+    """`,` for CSV and a tab for TSV, unless a .csv file's header has no comma but another
+    common separator (European Excel writes `;`): then that one, said on the console."""
+    sep = "," if kind == "csv" else "\t"
+    lines = _sample(path, encoding).splitlines()[:1]
+    if kind != "csv" or not lines or "," in lines[0]:
+        return sep
+    found = [c for c in _OTHER_SEPARATORS if c in lines[0]]
+    if len(found) == 1:
+        log.info("%s: the header has no comma but %r: read as %r-separated.", path, *found * 2)
+        return found[0]
+    return sep
+
+
+def _quoting(path: Path, kind: str, encoding: str) -> int:
+    """How quotes are read. CSV: as quotes (the convention). TSV files are usually written
+    without quoting, so a field that only starts with a quote (a tweet: `"Wow" he said`)
+    would lose its quotes or, unbalanced, swallow the following rows. In a TSV, quotes are
+    read as quotes only where every field that starts with one is a whole quoted field (which
+    may hold tabs and line breaks); else as plain characters, as the GLUE TSV readers do, and
+    said on the console."""
+    if kind != "tsv":
+        return csv.QUOTE_MINIMAL
+    sample = _sample(path, encoding)
+    whole = len(sample) < (1 << 19)  # a sample cut short may end inside a quoted field
+    for start in _FIELD_QUOTE.finditer(sample):
+        at = start.end() - 1
+        if not _QUOTED_FIELD.match(sample, at) and (whole or len(sample) - at > 100_000):
+            log.info("%s: quotes in fields are read as plain characters (not as quoting).", path)
+            return csv.QUOTE_NONE
+    return csv.QUOTE_MINIMAL
+
+
 # ---------------------------------------------------------------- formats
 
 
@@ -216,8 +304,13 @@ def _read_json(path: Path, encoding: str) -> pd.DataFrame:
 
 
 def _delimited(path: Path, kind: str, encoding: str, size: int | None) -> Iterator[pd.DataFrame]:
-    options = {"dtype": str, "keep_default_na": False, "encoding": encoding}
-    sep = "," if kind == "csv" else "\t"
+    sep = _separator(path, kind, encoding)
+    options = {
+        "dtype": str,
+        "keep_default_na": False,
+        "encoding": encoding,
+        "quoting": _quoting(path, kind, encoding),
+    }
     if size is None:
         yield pd.read_csv(path, sep=sep, **options)
     else:
@@ -274,13 +367,13 @@ def read_chunks(
     whole). The file is checked before this returns; the rows, as they are read. CSV and TSV
     cells are strings, empty cells "" (never NaN)."""
     path = _existing_file(path)
-    return _stream(path, detect_format(path, fmt), encoding, chunk_size)
+    return _stream(path, detect_format(path, fmt), _encoding(path, encoding), chunk_size)
 
 
 def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> pd.DataFrame:
     """Read one data file into a DataFrame, turning every failure into a clear DataError."""
     path = _existing_file(path)
-    (frame,) = _stream(path, detect_format(path, fmt), encoding, None)
+    (frame,) = _stream(path, detect_format(path, fmt), _encoding(path, encoding), None)
     return frame
 
 
@@ -289,9 +382,10 @@ def read_columns(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -
     document is read whole, so its columns are checked when it is read)."""
     path = _existing_file(path)
     kind = detect_format(path, fmt)
+    encoding = _encoding(path, encoding)
     with _reading(path, kind, encoding):
         if kind in ("csv", "tsv"):
-            sep = "," if kind == "csv" else "\t"
+            sep = _separator(path, kind, encoding)
             header = pd.read_csv(path, sep=sep, encoding=encoding, nrows=0, dtype=str)
             return [str(c) for c in header.columns]
         if kind == "jsonl":
