@@ -1,5 +1,6 @@
-"""A finished regression run directory written by hand: the files `textclass report` reads,
-shaped like those of a tiny trained run, with no model weights (the report needs none)."""
+"""Finished run directories written by hand (regression; single-label with any labels): the
+files `textclass report` reads, shaped like those of a tiny trained run, with no model weights
+(the report needs none)."""
 
 from __future__ import annotations
 
@@ -168,6 +169,95 @@ def write_regression_run(
         {"versions": {"python": "3.11"}, "device": "cpu", "precision": "fp32"},
     )
     _write_json(path / "model" / "textclass.json", {"task": "regression", "labels": ["score"]})
+    hf = {"architectures": ["BertForSequenceClassification"], "model_type": "bert"}
+    _write_json(path / "model" / "config.json", hf | {"num_hidden_layers": 2, "hidden_size": 32})
+    return path
+
+
+# ---------------------------------------------------------------- single-label classification
+
+
+def _class_predictions(labels: list[str], n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Gold labels in turn, probabilities that favour the gold class (about 80% right)."""
+    gold = np.arange(n) % len(labels)
+    logits = rng.normal(0.0, 1.0, (n, len(labels)))
+    logits[np.arange(n), gold] += 2.0
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(3, 30))) for _ in range(n)]
+    frame = pd.DataFrame(
+        {
+            "text": texts,
+            "gold": [labels[i] for i in gold],
+            "predicted": [labels[i] for i in probs.argmax(axis=1)],
+        }
+    )
+    for k, label in enumerate(labels):
+        frame[f"prob_{label}"] = probs[:, k].round(6)
+    return frame
+
+
+def _class_metrics(frame: pd.DataFrame, labels: list[str]) -> dict:
+    """metrics.json's single-label entry, computed with scikit-learn from the frame."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    index = {label: i for i, label in enumerate(labels)}
+    y = frame["gold"].map(index).to_numpy()
+    pred = frame["predicted"].map(index).to_numpy()
+    ids = list(range(len(labels)))
+    out = {"n": len(frame), "accuracy": float((y == pred).mean())}
+    for average in ("macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(
+            y, pred, labels=ids, average=average, zero_division=0
+        )
+        out |= {f"precision_{average}": p, f"recall_{average}": r, f"f1_{average}": f}
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=ids, zero_division=0)
+    out["per_class"] = {
+        label: {"precision": p[i], "recall": r[i], "f1": f[i], "support": int(s[i])}
+        for i, label in enumerate(labels)
+    }
+    out["confusion_matrix"] = confusion_matrix(y, pred, labels=ids).tolist()
+    out |= {"roc_auc": None, "log_loss": None, "loss": 0.5, "labels": labels}
+    return json.loads(json.dumps(out | {"task": "single_label"}, default=float))
+
+
+def _class_config(seed: int) -> dict:
+    config = _config(seed)
+    config["data"] = {"task": "single_label", "label_column": "label"}
+    config["train"] |= {"metric": "f1_macro", "loss": {"name": "auto"}}
+    return config
+
+
+def write_classification_run(path: Path, labels: list[str], n: int = 60, seed: int = 0) -> Path:
+    """A finished single-label run whose labels are `labels`, written as a training run
+    writes them (predictions CSVs by pandas, JSON files); returns the directory."""
+    rng = np.random.default_rng(seed)
+    frames = {"test": _class_predictions(labels, n, rng)}
+    frames["validation"] = _class_predictions(labels, n, rng)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(_class_config(seed)))
+    frames["test"].to_csv(path / "predictions.csv", index=False)
+    frames["validation"].to_csv(path / "predictions_validation.csv", index=False)
+    _write_json(path / "metrics.json", {s: _class_metrics(f, labels) for s, f in frames.items()})
+    counts = {label: 4 * n // len(labels) for label in labels}
+    data = {
+        "task": "single_label",
+        "sizes": {"train": 4 * n, "validation": n, "test": n},
+        "class_counts": {"train": counts, "validation": counts, "test": counts},
+        "cross_split_duplicates": {"validation": 0, "test": 0},
+    }
+    _write_json(path / "data.json", data)
+    history = _history()
+    for record in history["history"]:
+        record |= {"val_accuracy": 0.7, "val_f1_macro": 0.7}
+    _write_json(path / "history.json", history)
+    diagnostics = _diagnostics()
+    diagnostics["loss"] = {"name": "cross_entropy", "task": "single_label", "weights": None}
+    _write_json(path / "diagnostics.json", diagnostics)
+    _write_json(
+        path / "environment.json",
+        {"versions": {"python": "3.11"}, "device": "cpu", "precision": "fp32"},
+    )
+    _write_json(path / "model" / "textclass.json", {"task": "single_label", "labels": labels})
     hf = {"architectures": ["BertForSequenceClassification"], "model_type": "bert"}
     _write_json(path / "model" / "config.json", hf | {"num_hidden_layers": 2, "hidden_size": 32})
     return path

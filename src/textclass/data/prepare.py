@@ -8,6 +8,7 @@ Problems with the input raise `DataError` naming the file, line or column and th
 from __future__ import annotations
 
 import logging
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,26 @@ def _as_text(values: pd.Series) -> pd.Series:
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
+    return value is None or (not _is_list(value) and bool(pd.isna(value)))
+
+
+def label_text(value: Any) -> str:
+    """A label cell as its label string ("" when missing). Strings are kept exactly as written
+    (`007`, `1.0`, `True`, `NA` are labels like any other); typed cells from JSON, Parquet or a
+    DataFrame take the text JSON gives them: integral numbers without a decimal part (`1`,
+    also for the 1.0 that a number column with gaps holds), other numbers in their shortest
+    form (`0.5`), booleans as `true` / `false`."""
+    if _is_missing(value):
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _is_list(value: Any) -> bool:
@@ -119,11 +139,11 @@ def _label_list(value: Any, delimiter: str | None) -> list[str] | None:
     if _is_missing(value):
         return None
     if _is_list(value):
-        items = [str(v) for v in value if not _is_missing(v)]
+        items = [label_text(v) for v in value]
     elif delimiter:
         items = str(value).split(delimiter)
     else:
-        items = [str(value)]
+        items = [label_text(value)]
     return sorted({item.strip() for item in items if item.strip()})
 
 
@@ -157,7 +177,7 @@ def standardise(
                 f"{where}, row {row + 1}: column `{columns.label}` holds a list of labels, but "
                 "the task is single-label. Set data.task=multi_label."
             )
-        out["label"] = _as_text(frame[columns.label]).str.strip()
+        out["label"] = frame[columns.label].map(label_text).str.strip()
     if columns.group:
         out["group"] = _as_text(frame[columns.group])
     out.index = pd.RangeIndex(len(out))

@@ -54,7 +54,7 @@ class Classifier:
         # Autocast only where the weights were not cast already.
         self.autocast = None if self.runs_as == "bf16-weights" else autocast_dtype(self.precision)
         self.tokenizer = tokenizer
-        self.labels = list(labels)
+        self.labels = [str(label) for label in labels]  # strings, whatever they look like
         self.cleaning = cleaning or CleaningConfig(enabled=False)
         self.max_length = max_length
         self.columns = columns or {"text": "text", "text_pair": None, "label": "label"}

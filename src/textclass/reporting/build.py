@@ -61,14 +61,14 @@ class Run:
         """Another JSON file of the run (`thresholds.json`, `model/config.json`), or None."""
         return read_json(self.dir / name)
 
-    def predictions(self, **read_csv: Any) -> dict[str, pd.DataFrame]:
-        """The predictions file of each evaluated split (test first), read with `read_csv`
-        options on top of keeping empty cells as empty strings."""
+    def predictions(self) -> dict[str, pd.DataFrame]:
+        """The predictions file of each evaluated split (test first), its text, gold and
+        predicted columns as the strings written (`0`, `007`, `NA` stay labels)."""
         out = {}
         for split, name in rundir.PREDICTIONS.items():
             path = self.dir / name
             if split in self.metrics and path.is_file():
-                out[split] = pd.read_csv(path, keep_default_na=False, **read_csv)
+                out[split] = rundir.read_predictions_file(path)
         return out
 
 
@@ -94,7 +94,7 @@ def read_run(run_dir: str | Path) -> Run:
         metrics=metrics,
         meta=meta,
         task=get_task(meta.get("task") or metrics.get("test", {}).get("task")),
-        labels=meta["labels"],
+        labels=[str(label) for label in meta["labels"]],
     )
 
 

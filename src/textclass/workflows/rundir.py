@@ -41,6 +41,10 @@ FIGURES = "report_files"  # the report's PNG figures
 CHECKPOINTS = "checkpoints"
 MODEL = "model"
 COMPARISON = {"md": "comparison.md", "json": "comparison.json"}
+# Columns of a predictions file read back exactly as written: labels are strings whatever
+# they look like (`0`, `007`, `1.0`, `True`, `NA`); the `prob_<label>` columns are numbers.
+# (A regression run's gold and predicted values are read as text too; its section parses them.)
+PREDICTION_TEXT_COLUMNS = ("text", "text_pair", "gold", "predicted")
 
 # Inside a model directory (besides the Hugging Face files):
 MODEL_META = "textclass.json"  # labels, task, columns, cleaning, max length, thresholds, ...
@@ -59,6 +63,14 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def read_predictions_file(path: Path) -> pd.DataFrame:
+    """A predictions file with its text and label columns as strings, exactly as written: no
+    `0`/`1` turned into integers, no `007` into 7, no `NA` or `null` into a missing value."""
+    header = pd.read_csv(path, nrows=0).columns
+    dtype = {column: str for column in header if column in PREDICTION_TEXT_COLUMNS}
+    return pd.read_csv(path, dtype=dtype, keep_default_na=False)
 
 
 class RunDir:
@@ -150,4 +162,4 @@ class RunDir:
 
     def read_predictions(self, split: str) -> pd.DataFrame | None:
         path = self.predictions_path(split)
-        return pd.read_csv(path, keep_default_na=False) if path.is_file() else None
+        return read_predictions_file(path) if path.is_file() else None

@@ -8,12 +8,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from textclass.config.tasks import SINGLE_LABEL
+from textclass.errors import TextclassError
 from textclass.evaluation import analysis
 from textclass.evaluation.calibration import calibration
 from textclass.evaluation.intervals import bootstrap_intervals
 from textclass.reporting.format import Block, ci, examples_table, fmt
+from textclass.workflows import rundir
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+
     from textclass.reporting.build import Run
 
 HISTORY_COLUMNS = (("val_accuracy", "val accuracy"), ("val_f1_macro", "val macro-F1"))
@@ -27,7 +33,7 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
     for split, frame in run.predictions().items():
         labels = run.labels
         probs = frame[[f"prob_{label}" for label in labels]].to_numpy(dtype=np.float64)
-        y = frame["gold"].map({label: i for i, label in enumerate(labels)}).to_numpy()
+        y = _class_ids(frame["gold"], labels, run.dir / rundir.PREDICTIONS[split])
         pred = SINGLE_LABEL.decide_ids(probs)
         m = run.metrics[split]
         results[split] = {
@@ -43,6 +49,20 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
         }
         errors[split] = analysis.error_analysis(frame["text"], probs, y, labels)
     return {"results": results, "errors": errors}
+
+
+def _class_ids(gold: pd.Series, labels: list[str], path: Path) -> np.ndarray:
+    """Each row's gold class id; a gold label the model does not have is a broken file, said
+    as such (not a NaN that fails deep inside the bootstrap)."""
+    ids = gold.map({label: i for i, label in enumerate(labels)})
+    unknown = sorted(set(gold[ids.isna()]))
+    if unknown:
+        raise TextclassError(
+            f"{path}: gold label(s) {', '.join(map(repr, unknown[:10]))} are not labels of the "
+            f"model ({', '.join(labels[:20])}). The file does not belong to this run; rerun "
+            "`textclass evaluate` or the training run that wrote it."
+        )
+    return ids.to_numpy(dtype=np.int64)
 
 
 def headline(test: dict[str, Any]) -> str:

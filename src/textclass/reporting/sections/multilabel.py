@@ -58,7 +58,7 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
     label strings (at the run's thresholds) and one independent probability per label."""
     results, errors = {}, {}
     labels = run.labels
-    for split, frame in run.predictions(dtype={"gold": str, "predicted": str}).items():
+    for split, frame in run.predictions().items():
         probs = frame[[f"prob_{label}" for label in labels]].to_numpy(dtype=np.float64)
         y = analysis.label_matrix(frame["gold"], labels)
         pred = analysis.label_matrix(frame["predicted"], labels)
