@@ -76,3 +76,44 @@ def test_a_spreadsheet_gets_a_save_as_csv_message(tmp_path):
     path.write_bytes(b"PK\x03\x04")
     with pytest.raises(DataError, match="Save the sheet as CSV"):
         read_table(path)
+
+
+# ---------------------------------------------------------------- columns and labels
+
+
+def _standardise(frame: pd.DataFrame):
+    from textclass.config.schema import CleaningConfig
+    from textclass.data.prepare import Columns, standardise
+
+    return standardise(frame, Columns(), "file.csv", CleaningConfig())
+
+
+def test_column_names_differing_only_in_case_or_spaces_are_found(caplog):
+    frame = FRAME.rename(columns={"text": "Text", "label": " Label "})
+    with caplog.at_level("INFO"):
+        out, _ = _standardise(frame)
+    assert out["text"].tolist() == FRAME["text"].str.replace("\n", " ").tolist()
+    assert "using column ` Label ` for data.label_column=label" in caplog.text
+
+
+def test_a_file_without_header_is_named_as_such():
+    first = ["I loved every minute of this film, truly wonderful stuff", "pos"]
+    frame = pd.DataFrame([["meh", "neg"]], columns=first)
+    with pytest.raises(DataError, match="looks like data, not a header"):
+        _standardise(frame)
+
+
+def test_the_likely_text_column_is_suggested():
+    frame = FRAME.rename(columns={"text": "review", "label": "sentiment"})
+    with pytest.raises(DataError, match="longest texts is `review`"):
+        _standardise(frame)
+
+
+def test_spaces_around_labels_are_removed_and_counted_and_case_variants_warned(caplog):
+    frame = FRAME.assign(label=["pos ", "neg", "Neg", " pos"])
+    with caplog.at_level("WARNING"):
+        out, counts = _standardise(frame)
+    assert out["label"].tolist() == ["pos", "neg", "Neg", "pos"]
+    assert counts["labels_stripped"] == 2
+    assert "removed spaces around 2 label(s)" in caplog.text
+    assert "Neg / neg" in caplog.text

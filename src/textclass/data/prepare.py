@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,22 +79,52 @@ def label_targets(frame: pd.DataFrame, labels: list[str], task: Task | str) -> n
 # ---------------------------------------------------------------- columns, cleaning
 
 
-def _check_columns(frame: pd.DataFrame, columns: Columns, where: str, need_label: bool) -> None:
-    wanted = {"data.text_column": columns.text}
-    if need_label:
-        wanted["data.label_column"] = columns.label
-    if columns.text_pair:
-        wanted["data.text_pair_column"] = columns.text_pair
-    if columns.group:
-        wanted["data.group_column"] = columns.group
+def _find_column(frame: pd.DataFrame, name: str, key: str, where: str) -> str:
+    """The column called `name`; else the one column whose name differs only in case or
+    surrounding spaces (` Label ` for `label`, said on the console); else a DataError that
+    names the columns, a likely text column and, for a file without a header, the fix."""
+    if name in frame.columns:
+        return name
     have = [str(c) for c in frame.columns]
-    for key, name in wanted.items():
-        if name not in frame.columns:
-            hint = did_you_mean(name, have)
-            raise DataError(
-                f"{where}: no column `{name}` ({key}).{hint} The columns are: {', '.join(have)}. "
-                f"Set {key}=<name> to use another column."
-            )
+    loose = [c for c in have if c.strip().casefold() == name.strip().casefold()]
+    if len(loose) == 1:
+        log.info("%s: using column `%s` for %s=%s", where, loose[0], key, name)
+        return loose[0]
+    hint = did_you_mean(name, have)
+    if any(len(c) > 40 for c in have):
+        hint += (
+            " The first row looks like data, not a header: add a header line naming the"
+            " columns (e.g. `text,label`)."
+        )
+    elif not hint and key == "data.text_column":
+        hint = _likely_text_column(frame)
+    raise DataError(
+        f"{where}: no column `{name}` ({key}).{hint} The columns are: {', '.join(have)}. "
+        f"Set {key}=<name> to use another column."
+    )
+
+
+def _likely_text_column(frame: pd.DataFrame) -> str:
+    lengths = {
+        str(c): frame[c].head(1000).map(lambda v: len(v) if isinstance(v, str) else 0).mean()
+        for c in frame.columns
+    }
+    best = max(lengths, key=lengths.get, default=None)
+    return f" The column with the longest texts is `{best}`." if best and lengths[best] else ""
+
+
+def _resolve_columns(
+    frame: pd.DataFrame, columns: Columns, where: str, need_label: bool
+) -> Columns:
+    """`columns` with each configured name replaced by the frame's column it refers to."""
+    keys = {"text": "data.text_column", "text_pair": "data.text_pair_column"}
+    keys |= {"group": "data.group_column"} | ({"label": "data.label_column"} if need_label else {})
+    found = {
+        field: _find_column(frame, getattr(columns, field), key, where)
+        for field, key in keys.items()
+        if getattr(columns, field)
+    }
+    return replace(columns, **found)
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -161,7 +191,7 @@ def standardise(
     Multi-label cells may be lists or `label_delimiter`-separated strings; an empty cell is a
     text with no labels (kept), a missing one (null) is dropped.
     """
-    _check_columns(frame, columns, where, need_label)
+    columns = _resolve_columns(frame, columns, where, need_label)
     out = pd.DataFrame({"text": _as_text(frame[columns.text])})
     if columns.text_pair:
         out["text_pair"] = _as_text(frame[columns.text_pair])
@@ -177,11 +207,13 @@ def standardise(
                 f"{where}, row {row + 1}: column `{columns.label}` holds a list of labels, but "
                 "the task is single-label. Set data.task=multi_label."
             )
-        out["label"] = frame[columns.label].map(label_text).str.strip()
+        out["label"], stripped = _stripped_labels(frame[columns.label].map(label_text), where)
     if columns.group:
         out["group"] = _as_text(frame[columns.group])
     out.index = pd.RangeIndex(len(out))
     counts: dict[str, Any] = {"rows": len(out)}
+    if need_label and task == SINGLE_LABEL:
+        counts["labels_stripped"] = stripped
     counts["changed_by_cleaning"] = _clean_columns(out, where, cleaning)
     too_short = out["text"].str.len() < max(cleaning.min_length if cleaning.enabled else 1, 1)
     counts["empty_or_short_texts"] = int(too_short.sum())
@@ -216,6 +248,33 @@ def standardise(
         out = out[~dup]
     counts["kept"] = len(out)
     return out.reset_index(drop=True), counts
+
+
+def _stripped_labels(labels: pd.Series, where: str) -> tuple[pd.Series, int]:
+    """Labels without surrounding spaces (`pos ` is `pos`), counted on the console; labels that
+    then differ only in case (`Positive`, `positive`) are kept apart and warned about."""
+    stripped = labels.str.strip()
+    changed = int((stripped != labels).sum())
+    if changed:
+        log.warning(
+            "%s: removed spaces around %d label(s) (e.g. %r)",
+            where,
+            changed,
+            labels[stripped != labels].iloc[0],
+        )
+    variants: dict[str, set[str]] = {}
+    for label in stripped.unique():
+        if label:
+            variants.setdefault(label.casefold(), set()).add(label)
+    clashes = [sorted(v) for v in variants.values() if len(v) > 1]
+    if clashes:
+        log.warning(
+            "%s: labels that differ only in case are different classes: %s. If they mean the "
+            "same, write them one way in the file.",
+            where,
+            "; ".join(" / ".join(c) for c in clashes[:5]),
+        )
+    return stripped, changed
 
 
 def _clean_columns(out: pd.DataFrame, where: str, cleaning: CleaningConfig) -> dict[str, int]:

@@ -92,6 +92,10 @@ def _cleaning(clean: dict[str, Any], settings: dict[str, Any] | None) -> list[Bl
         keys = ("rows", "empty_or_short_texts", "missing_labels", "duplicates", "kept")
         rows = [[s, *(fmt(v.get(k)) for k in keys)] for s, v in clean.items()]
         b.append(("table", headers, rows))
+        stripped = {s: v["labels_stripped"] for s, v in clean.items() if v.get("labels_stripped")}
+        if stripped:
+            where = ", ".join(f"{n:,} in {s}" for s, n in stripped.items())
+            b.append(("p", f"Spaces around labels were removed ({where}): `pos ` is `pos`."))
         b += _changed(clean)
     if settings:
         on = [k for k, v in settings.items() if v is True and k != "enabled"]
