@@ -400,6 +400,6 @@ def save_model_dir(model_dir: Path, result: Evaluation) -> None:
         result.model.save_pretrained(model_dir, safe_serialization=True)
         tokenizer = result.built.tokenizer
         tokenizer.save_pretrained(model_dir)
-    (model_dir / rundir.CONFIG).write_text(result.cfg.to_yaml())
+    (model_dir / rundir.CONFIG).write_text(result.cfg.to_yaml(), encoding="utf-8")
     rundir.write_json(model_dir / rundir.ENVIRONMENT, result.environment)
     rundir.write_json(model_dir / rundir.MODEL_META, result.model_meta())
