@@ -13,17 +13,23 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
-import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import to_jsonable_python
 
+from textclass.config.reference import (
+    choices,
+    defaults,
+    leaf_fields,
+    section_type,
+    sections,
+    union_args,
+    yaml_scalar,
+)
 from textclass.config.schema import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +57,11 @@ error: 3 problem(s) in configs/rotten_tomatoes.yaml:
   - unknown key `train.lrr`. Did you mean `lr`?
 ```
 
+No file is needed to start: `textclass train my.csv` (or `textclass train data.train=my.csv
+train.epochs=1`) runs on the defaults below, carving validation and test out of `my.csv`.
+`textclass init --data my.csv` writes every key with its default and description as a commented
+`my.yaml` to edit; it loads back to the same config and never overwrites a file.
+
 The resolved config of every run is saved as `config.yaml` in its run directory (and in
 `model/`). The shipped configs in `configs/` are commented key by key;
 `configs/rotten_tomatoes.yaml` is the one `make demo` trains.
@@ -60,54 +71,7 @@ EXAMPLE_NOTE = """\
 the allowed values of keys that have a fixed set of them."""
 
 
-# --- walking the schema -------------------------------------------------------------------------
-
-
-def _section_type(field: FieldInfo) -> type[BaseModel] | None:
-    ann = field.annotation
-    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-
-
-def sections(
-    model: type[BaseModel] = RunConfig, prefix: str = "", field: FieldInfo | None = None
-) -> list[tuple[str, type[BaseModel], FieldInfo | None]]:
-    """(dotted prefix, section class, the field that holds it) for `model` and every section in it,
-    depth first in the schema's order."""
-    out = [(prefix, model, field)]
-    for name, sub in model.model_fields.items():
-        cls = _section_type(sub)
-        if cls is not None:
-            out += sections(cls, f"{prefix}{name}.", sub)
-    return out
-
-
-def leaf_fields(model: type[BaseModel]) -> list[tuple[str, FieldInfo]]:
-    return [(n, f) for n, f in model.model_fields.items() if _section_type(f) is None]
-
-
-def defaults(model: type[BaseModel], instance: BaseModel | None = None) -> dict[str, Any]:
-    """Every key's default as plain YAML-able data; sections recurse (a required section, such
-    as `data`, is filled from its class's defaults)."""
-    out: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
-        if instance is not None:
-            value = getattr(instance, name)
-        elif field.is_required():
-            value = None
-        else:
-            value = field.get_default(call_default_factory=True)
-        cls = _section_type(field)
-        out[name] = defaults(cls, value) if cls is not None else to_jsonable_python(value)
-    return out
-
-
 # --- rendering one key --------------------------------------------------------------------------
-
-
-def _union_args(ann: Any) -> tuple[Any, ...]:
-    if typing.get_origin(ann) in (typing.Union, types.UnionType):
-        return typing.get_args(ann)
-    return (ann,)
 
 
 def _type_name(ann: Any) -> str:
@@ -139,30 +103,9 @@ def _bounds(field: FieldInfo) -> str:
 
 def type_text(field: FieldInfo) -> str:
     """`int, 0 < x`, `` `auto` \\| `csv` ``, `str \\| null`: the type as a table cell."""
-    text = " \\| ".join(_type_name(a) for a in _union_args(field.annotation))
+    text = " \\| ".join(_type_name(a) for a in union_args(field.annotation))
     bounds = _bounds(field)
     return f"{text}, {bounds}" if bounds else text
-
-
-def yaml_scalar(value: Any) -> str:
-    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1000)
-    return text.removesuffix("\n").removesuffix("\n...").strip()
-
-
-def _choices(field: FieldInfo) -> str:
-    """The allowed values of a key with a fixed set of them, for a YAML comment."""
-    args = _union_args(field.annotation)
-    if not any(typing.get_origin(a) is Literal for a in args):
-        return ""
-    parts = []
-    for arg in args:
-        if typing.get_origin(arg) is Literal:
-            parts += [str(v) for v in typing.get_args(arg)]
-        elif typing.get_origin(arg) is dict:
-            parts.append("{label: weight}")
-        elif arg is type(None):
-            parts.append("null")
-    return " | ".join(parts)
 
 
 def _cell(text: str) -> str:
@@ -197,15 +140,15 @@ def _section_text(prefix: str, model: type[BaseModel], field: FieldInfo | None) 
 def _example(model: type[BaseModel], values: dict[str, Any], indent: str = "") -> list[str]:
     lines = []
     for name, field in model.model_fields.items():
-        cls = _section_type(field)
+        cls = section_type(field)
         if cls is not None:
             lines.append(f"{indent}{name}:")
             lines += _example(cls, values[name], indent + "  ")
             continue
         line = f"{indent}{name}: {yaml_scalar(values[name])}"
-        choices = _choices(field)
-        if choices:
-            line = f"{line.ljust(COMMENT_COLUMN - 1)} # {choices}"
+        allowed = choices(field)
+        if allowed:
+            line = f"{line.ljust(COMMENT_COLUMN - 1)} # {allowed}"
         lines.append(line)
     return lines
 

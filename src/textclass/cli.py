@@ -47,7 +47,11 @@ def _main(
 @app.command(context_settings={"allow_extra_args": False})
 def train(
     config: Annotated[
-        Path | None, typer.Argument(help="YAML config (optional with --resume).")
+        Path | None,
+        typer.Argument(
+            help="YAML config, or a data file (CSV, TSV, JSON(L), Parquet) to train on with the "
+            "default config. Optional: overrides alone (data.train=my.csv) run on the defaults."
+        ),
     ] = None,
     overrides: Annotated[
         list[str] | None, typer.Argument(help="key=value overrides, e.g. train.lr=3e-5")
@@ -58,16 +62,21 @@ def train(
         Path | None, typer.Option(help="Continue the interrupted run in this directory.")
     ] = None,
 ) -> None:
-    """Train, evaluate on validation and test, and save the model and metrics."""
+    """Train, evaluate on validation and test, and save the model and metrics.
+
+    No config file needed: `textclass train my.csv` trains on my.csv with the defaults.
+    """
+    from textclass.config.load import train_arguments
     from textclass.workflows.train import train as run_train
 
-    if config is not None and "=" in str(config) and not Path(config).exists():
-        overrides = [str(config), *(overrides or [])]
-        config = None
-    if config is None and resume is None:
+    if config is None and not overrides and resume is None:
         raise TextclassError(
-            "give a config file (e.g. configs/rotten_tomatoes.yaml) or --resume RUN_DIR."
+            "nothing to train on. `textclass train my.csv` trains on a labelled file (columns "
+            "`text` and `label`) with the default config; `textclass train config.yaml` uses a "
+            "config (`textclass init --data my.csv` writes a commented one); `--resume RUN_DIR` "
+            "continues an interrupted run."
         )
+    config, overrides = train_arguments(config, overrides or [])
     result = run_train(config, overrides, output=output, overwrite=overwrite, resume=resume)
     from textclass.config.tasks import get_task
 
@@ -77,6 +86,23 @@ def train(
         f"test {get_task(test.get('task')).summary_line(test)}\n"
         f"model: {result.model_dir}"
     )
+
+
+@app.command()
+def init(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Config file to write (default: DATA's name + .yaml, or config.yaml)."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", "-d", help="Training file to put in data.train.")
+    ] = None,
+) -> None:
+    """Write a commented YAML config: every key with its default and what it does."""
+    from textclass.config.reference import write_starter_config
+
+    target = write_starter_config(path, data)
+    typer.echo(f"wrote {target}; edit it, then: textclass train {target}")
 
 
 @app.command()

@@ -105,3 +105,28 @@ def test_datasets_lists_bundled_data(monkeypatch, capsys):
     assert code == 0
     for name in ("rotten_tomatoes", "trec", "sms_spam", "12808", "5452"):
         assert name in out
+
+
+@pytest.mark.parametrize("form", ["data file", "override"])
+def test_train_needs_no_config_file(monkeypatch, capsys, tmp_path, tiny_model_dir, rotten, form):
+    """`textclass train my.csv` and `textclass train data.train=my.csv` run on the defaults:
+    validation and test are carved from the file (data.split), as the saved config records."""
+    from textclass.config.load import load_config
+    from textclass.config.schema import SplitConfig
+
+    data = tmp_path / "my_reviews.csv"
+    sample = rotten.groupby("label", group_keys=False).sample(n=40, random_state=0)
+    sample[["text", "label"]].to_csv(data, index=False)
+    first = str(data) if form == "data file" else f"data.train={data}"
+    overrides = [*tiny_overrides(tiny_model_dir, tmp_path / "runs"), "train.max_steps=2"]
+    code, out, err = run_cli(monkeypatch, capsys, "train", first, *overrides)
+    assert code == 0, err
+    run = tmp_path / "runs" / "my_reviews"  # named after the data file
+    assert f"run directory: {run}" in out
+    saved = load_config(run / "config.yaml")
+    assert saved.name == "my_reviews" and saved.data.train == data
+    assert saved.data.validation is None and saved.data.test is None
+    assert saved.data.split == SplitConfig()  # the default 70 / 15 / 15
+    sizes = json.loads((run / "data.json").read_text(encoding="utf-8"))["sizes"]
+    assert sum(sizes.values()) == len(sample)
+    assert abs(sizes["validation"] - 12) <= 1 and abs(sizes["test"] - 12) <= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from textclass.config.schema import RunConfig
-from textclass.errors import ConfigError, did_you_mean
+from textclass.errors import ConfigError, TextclassError, did_you_mean
 
 
 def parse_overrides(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -93,8 +94,9 @@ def load_config(
 ) -> RunConfig:
     """Read a YAML config (or start from `base`), apply `key=value` overrides, validate.
 
-    Relative data paths in the file are resolved against the current directory, as on the
-    command line.
+    With no file, the overrides apply to the defaults: `load_config(overrides=["data.train=
+    my.csv"])` is a whole run config. Relative data paths in the file are resolved against the
+    current directory, as on the command line.
     """
     raw: dict[str, Any] = dict(base or {})
     source = None
@@ -112,9 +114,50 @@ def load_config(
                 ["the file must hold a mapping of sections (data, model, ...)"], source
             )
         raw = _merge(raw, loaded)
-        raw.setdefault("name", path.stem)
     extra, problems = parse_overrides(overrides or [])
     if problems:
         raise ConfigError(problems, source)
     raw = _merge(raw, extra)
+    raw.setdefault("data", {})  # none given: the data section's own message says what to set
+    if raw.get("name") is None:
+        raw["name"] = default_name(path, raw.get("data"))
     return validate(raw, source)
+
+
+def default_name(path: Path | None, data: Any) -> str | None:
+    """A run's name when the config leaves it out (or null): the config file's stem; with no
+    config file, the training file's (`my.csv.gz` -> `my`) or the bundled dataset's name."""
+    if path is not None:
+        return path.stem
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("train"), str | Path) and str(data["train"]).strip():
+        return Path(data["train"]).name.split(".")[0] or None
+    return data.get("dataset") if isinstance(data.get("dataset"), str) else None
+
+
+def train_arguments(first: Path | None, overrides: list[str]) -> tuple[Path | None, list[str]]:
+    """The positionals of `textclass train`: (config file or None, overrides).
+
+    The first one is a config file, a `key=value` override, or a data file, told apart by its
+    extension: a data file (`.csv`, `.tsv`, `.json`, `.jsonl`, `.parquet`, compressed too)
+    becomes `data.train`, on the default config. Anything else is read as a YAML config."""
+    from textclass.config.reference import CONFIG_SUFFIXES
+    from textclass.data.read import detect_format
+
+    if first is None:
+        return None, overrides
+    if "=" in str(first) and not first.exists():
+        return None, [str(first), *overrides]
+    if first.suffix.lower() in CONFIG_SUFFIXES:
+        return first, overrides
+    try:
+        detect_format(first)
+    except TextclassError:
+        return first, overrides  # no data extension: a config, as it always was
+    given = [o for o in overrides if o.partition("=")[0].strip() == "data.train"]
+    if given:
+        raise ConfigError(
+            [f"{first} is a data file, so it is data.train; remove `{given[0]}` or the file"]
+        )
+    return None, [f"data.train={json.dumps(str(first), ensure_ascii=False)}", *overrides]

@@ -456,7 +456,11 @@ SELECTION_METRICS = ("auto", *dict.fromkeys(m for t in TASKS.values() for m in t
 class RunConfig(_Section):
     """Everything that describes one run. Saved as `config.yaml` in the run directory."""
 
-    name: str | None = Field(None, description="Run name; defaults to the config file's stem.")
+    name: str | None = Field(
+        None,
+        description="Run name; null: the config file's stem or, with no config file, the "
+        "training file's (`my.csv` -> `my`) or the bundled dataset's name.",
+    )
     seed: int = Field(
         42, description="Seeds Python, NumPy and torch; the split and the batch order follow it."
     )

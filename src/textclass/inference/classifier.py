@@ -87,7 +87,7 @@ class Classifier:
             hint = " (a run directory? use its model/ folder)" if (path / "model").is_dir() else ""
             raise TextclassError(f"{path} is not a model directory: no config.json{hint}.")
         meta_file = path / rundir.MODEL_META
-        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
         if backend not in ("auto", "torch", "onnx"):
             raise TextclassError(f"backend {backend!r}: use auto, torch or onnx.")
         if backend == "auto":

@@ -40,7 +40,8 @@ def is_pair_model(classifier: Classifier | None, model_dir: Path | None) -> bool
     meta_file = Path(model_dir) / MODEL_META if model_dir is not None else None
     if meta_file is None or not meta_file.is_file():
         return False
-    return bool((json.loads(meta_file.read_text()).get("columns") or {}).get("text_pair"))
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    return bool((meta.get("columns") or {}).get("text_pair"))
 
 
 def _identity(model_dir: Path) -> tuple[str | None, str | None, str | None]:
@@ -57,7 +58,7 @@ def _identity(model_dir: Path) -> tuple[str | None, str | None, str | None]:
     if config_file.is_file():
         config_sha256 = sha256_file(config_file)
         with contextlib.suppress(yaml.YAMLError, AttributeError):
-            name = (yaml.safe_load(config_file.read_text()) or {}).get("name")
+            name = (yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}).get("name")
     name = name or (model_dir.parent.name if model_dir.name == "model" else model_dir.name)
     for weights in (rundir.WEIGHTS, rundir.ONNX):
         if (model_dir / weights).is_file():

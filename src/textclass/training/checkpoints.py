@@ -45,7 +45,9 @@ def save_checkpoint(accelerator: Accelerator, state: TrainState, directory: Path
 
     def write(tmp: Path) -> None:
         accelerator.save_state(str(tmp), safe_serialization=True)
-        (tmp / rundir.TRAINER_STATE).write_text(json.dumps(state.to_json(), indent=1))
+        (tmp / rundir.TRAINER_STATE).write_text(
+            json.dumps(state.to_json(), indent=1), encoding="utf-8"
+        )
 
     if accelerator.is_main_process:
         _atomic_dir(directory, write)
@@ -54,7 +56,8 @@ def save_checkpoint(accelerator: Accelerator, state: TrainState, directory: Path
 
 def load_checkpoint(accelerator: Accelerator, directory: Path) -> TrainState:
     accelerator.load_state(str(directory))
-    return TrainState.from_json(json.loads((directory / rundir.TRAINER_STATE).read_text()))
+    state = json.loads((directory / rundir.TRAINER_STATE).read_text(encoding="utf-8"))
+    return TrainState.from_json(state)
 
 
 class BestWeights(Callback):

@@ -57,12 +57,12 @@ TRAINER_STATE = "trainer_state.json"  # in each checkpoint, beside Accelerate's 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (a crash never leaves half a file)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     tmp.replace(path)
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def read_predictions_file(path: Path) -> pd.DataFrame:
@@ -146,12 +146,12 @@ class RunDir:
         return read_json(path) if path.is_file() else default
 
     def write_config_text(self, text: str) -> None:
-        self.config_path.write_text(text)
+        self.config_path.write_text(text, encoding="utf-8")
 
     def read_config(self) -> dict[str, Any]:
         import yaml
 
-        return yaml.safe_load(self.config_path.read_text())
+        return yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
 
     def model_meta(self) -> dict[str, Any]:
         return read_json(self.model_dir / MODEL_META)

@@ -403,6 +403,6 @@ def save_model_dir(model_dir: Path, result: Evaluation) -> None:
         # limit); `build_tokenizer` sets it already, a caller's own `built` may not have.
         tokenizer.model_max_length = result.cfg.model.max_length
         tokenizer.save_pretrained(model_dir)
-    (model_dir / rundir.CONFIG).write_text(result.cfg.to_yaml())
+    (model_dir / rundir.CONFIG).write_text(result.cfg.to_yaml(), encoding="utf-8")
     rundir.write_json(model_dir / rundir.ENVIRONMENT, result.environment)
     rundir.write_json(model_dir / rundir.MODEL_META, result.model_meta())
