@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 #   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: demo test test-unit test-slow lint format venv dev clean
+.PHONY: demo test test-unit test-slow test-min-versions lint format venv dev clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -42,9 +42,30 @@ test-unit: dev
 test-slow: dev
 	$(BIN)/pytest -q -m slow
 
+# The declared floors, proven: a separate venv with every lower bound of pyproject.toml (the
+# dependencies and all extras) installed exactly (scripts/min_versions.py writes the pins), then
+# the unit tests and the ONNX export tests (the one place torch's floor shows: torch 2.4 cannot
+# export SDPA attention). Rebuilt from scratch whenever pyproject.toml changes. torch comes from
+# TORCH_INDEX as for .venv; from PyPI it is the CUDA build (~1 GB, plus ~3 GB of nvidia-*).
+MIN_VENV := .venv-min
+MIN_BIN := $(MIN_VENV)/bin
+
+$(MIN_VENV)/.installed: pyproject.toml scripts/min_versions.py
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_BIN)/python scripts/min_versions.py > $(MIN_VENV)/floors.txt
+	$(MIN_BIN)/pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) )"$$($(MIN_BIN)/python scripts/min_versions.py --only torch)"
+	$(MIN_BIN)/pip install -q -c $(MIN_VENV)/floors.txt -e ".[dev,serve,glove]"
+	$(MIN_BIN)/python scripts/min_versions.py --check
+	touch $@
+
+test-min-versions: $(MIN_VENV)/.installed
+	$(MIN_BIN)/python scripts/min_versions.py --check
+	$(MIN_BIN)/pytest -q -p no:cacheprovider -m "not slow" tests/unit tests/integration/test_export.py
+
 format: dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MIN_VENV) .pytest_cache .ruff_cache
