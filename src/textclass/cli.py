@@ -149,7 +149,7 @@ def evaluate(
             f"F1 {row['f1']:.3f}  support {row['support']}"
         )
     if output:
-        output.write_text(json.dumps(metrics, indent=2))
+        output.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     if predictions:
         preds.to_csv(predictions, index=False)
 
@@ -318,8 +318,8 @@ def compare(
     comparison = compare_runs(run_dirs)
     text = render_comparison(comparison)
     typer.echo(text)
-    output.write_text(text)
-    data.write_text(json.dumps(comparison, indent=1))
+    output.write_text(text, encoding="utf-8")
+    data.write_text(json.dumps(comparison, indent=1), encoding="utf-8")
     typer.echo(f"wrote {output} and {data}")
 
 
@@ -401,7 +401,9 @@ def export(
     if format != "onnx":
         raise TextclassError(f"--format {format!r}: only onnx is supported.")
     target = export_onnx(model_dir, output, quantize=quantize, overwrite=overwrite)
-    diff = json.loads((target / rundir.MODEL_META).read_text())["export"]["max_prob_diff"]
+    diff = json.loads((target / rundir.MODEL_META).read_text(encoding="utf-8"))["export"][
+        "max_prob_diff"
+    ]
     typer.echo(
         f"exported to {target} ({quantize or 'fp32'}; max probability difference from "
         f"PyTorch {diff:.2e}). Serve it: textclass serve {target}"

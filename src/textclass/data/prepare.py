@@ -79,7 +79,7 @@ def label_targets(frame: pd.DataFrame, labels: list[str], task: Task | str) -> n
 # ---------------------------------------------------------------- columns, cleaning
 
 
-def _find_column(frame: pd.DataFrame, name: str, key: str, where: str) -> str:
+def find_column(frame: pd.DataFrame, name: str, key: str, where: str) -> str:
     """The column called `name`; else the one column whose name differs only in case or
     surrounding spaces (` Label ` for `label`, said on the console); else a DataError that
     names the columns, a likely text column and, for a file without a header, the fix."""
@@ -96,7 +96,7 @@ def _find_column(frame: pd.DataFrame, name: str, key: str, where: str) -> str:
             " The first row looks like data, not a header: add a header line naming the"
             " columns (e.g. `text,label`)."
         )
-    elif not hint and key == "data.text_column":
+    elif not hint and key in ("data.text_column", "--text-column"):
         hint = _likely_text_column(frame)
     raise DataError(
         f"{where}: no column `{name}` ({key}).{hint} The columns are: {', '.join(have)}. "
@@ -120,7 +120,7 @@ def _resolve_columns(
     keys = {"text": "data.text_column", "text_pair": "data.text_pair_column"}
     keys |= {"group": "data.group_column"} | ({"label": "data.label_column"} if need_label else {})
     found = {
-        field: _find_column(frame, getattr(columns, field), key, where)
+        field: find_column(frame, getattr(columns, field), key, where)
         for field, key in keys.items()
         if getattr(columns, field)
     }

@@ -163,7 +163,7 @@ def _head(path: Path, size: int = 1 << 16) -> bytes:
         if suffix == ".zip":
             with zipfile.ZipFile(path) as archive:
                 names = [n for n in archive.namelist() if not n.endswith("/")]
-                return archive.open(names[0]).read(size) if len(names) == 1 else b""
+                return archive.open(names[0], "r").read(size) if len(names) == 1 else b""
         with open(path, "rb") as fh:
             return fh.read(size)
     except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError):
@@ -235,7 +235,7 @@ def _open_text(path: Path, encoding: str) -> IO[str]:
         names = [n for n in archive.namelist() if not n.endswith("/")]
         if len(names) != 1:
             raise DataError(f"{path}: a .zip must hold exactly one file; it holds {len(names)}.")
-        return io.TextIOWrapper(archive.open(names[0]), encoding=encoding)
+        return io.TextIOWrapper(archive.open(names[0], "r"), encoding=encoding)
     if suffix in _COMPRESSED:
         raise DataError(
             f"{path}: decompress it first; JSON and JSONL are read plain or from .gz, .bz2, "

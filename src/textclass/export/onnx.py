@@ -321,7 +321,7 @@ def _write_meta(tmp: Path, clf: Classifier, record: dict[str, Any]) -> None:
     meta.setdefault("columns", clf.columns)
     meta["backend"] = "onnx"
     meta["export"] = record
-    (tmp / MODEL_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    (tmp / MODEL_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def _move_into(tmp: Path, target: Path) -> None:

@@ -27,7 +27,7 @@ FIGURES_DIR = rundir.FIGURES
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 @dataclass
@@ -86,7 +86,7 @@ def read_run(run_dir: str | Path) -> Run:
         )
     return Run(
         dir=run_dir,
-        config=yaml.safe_load(cfg_path.read_text()),
+        config=yaml.safe_load(cfg_path.read_text(encoding="utf-8")),
         environment=read_json(run_dir / rundir.ENVIRONMENT) or {},
         data=read_json(run_dir / rundir.DATA) or {},
         state=read_json(run_dir / rundir.HISTORY) or {},
@@ -122,8 +122,8 @@ def write_report(run_dir: str | Path) -> dict[str, Path]:
         (fig_dir / f"{name}.png").write_bytes(png)
     blocks = report_blocks(report)
     paths = {kind: run_dir / name for kind, name in rundir.REPORT.items()}
-    paths["json"].write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    paths["json"].write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
     captions = {name: caption for name, (_, caption) in drawn.items()}
-    paths["md"].write_text(render_markdown(blocks, FIGURES_DIR, captions))
-    paths["html"].write_text(render_html(blocks, drawn))
+    paths["md"].write_text(render_markdown(blocks, FIGURES_DIR, captions), encoding="utf-8")
+    paths["html"].write_text(render_html(blocks, drawn), encoding="utf-8")
     return paths

@@ -26,7 +26,7 @@ def compare_runs(run_dirs: list[str | Path]) -> dict[str, Any]:
     runs = []
     for run_dir in map(Path, run_dirs):
         report = read_json(run_dir / rundir.REPORT["json"]) or build_report(run_dir)
-        cfg = flatten(yaml.safe_load((run_dir / rundir.CONFIG).read_text()))
+        cfg = flatten(yaml.safe_load((run_dir / rundir.CONFIG).read_text(encoding="utf-8")))
         runs.append({"run": str(run_dir), "config": cfg, "results": report["results"]})
     keys = sorted({k for r in runs for k in r["config"]})
     differing = [k for k in keys if len({json.dumps(r["config"].get(k)) for r in runs}) > 1]

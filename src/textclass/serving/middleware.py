@@ -149,7 +149,7 @@ class TimeoutMiddleware:
 
         try:
             await asyncio.wait_for(self.app(scope, receive_tracked, send_tracked), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if started:
                 raise
             if body_done:

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from textclass.data.clean import clean_texts
+from textclass.data.prepare import find_column
 from textclass.data.read import read_chunks
-from textclass.errors import DataError, TextclassError, did_you_mean
+from textclass.errors import DataError, TextclassError
 from textclass.inference.classifier import Classifier
 
 PREDICTED = "predicted"
@@ -84,15 +85,12 @@ def _text(value: Any) -> str:
     return "" if missing else str(value)
 
 
-def _check_columns(chunk: pd.DataFrame, wanted: list[str], input: Path) -> None:
-    for column in wanted:
-        if column not in chunk.columns:
-            have = [str(c) for c in chunk.columns]
-            raise DataError(
-                f"{input}: no column `{column}`.{did_you_mean(column, have)}"
-                f" The columns are: {', '.join(have)}. "
-                "Name the text column with --text-column (--text-pair-column for the pair)."
-            )
+def _resolve_columns(chunk: pd.DataFrame, wanted: list[str], input: Path) -> list[str]:
+    """The input's columns for the text (and pair), found as training finds them."""
+    keys = ["--text-column", "--text-pair-column"]
+    return [
+        find_column(chunk, name, key, str(input)) for name, key in zip(wanted, keys, strict=False)
+    ]
 
 
 def _conform(chunk: pd.DataFrame, first: list[str], names: dict[str, str], where: str, jsonl):
@@ -160,8 +158,8 @@ def predict_file(
         ):
             for chunk in chunks:
                 chunk = chunk.reset_index(drop=True)
-                _check_columns(chunk, wanted, input)
                 if not first:
+                    wanted = _resolve_columns(chunk, wanted, input)
                     first = [str(c) for c in chunk.columns]
                     names = output_columns(clf, first)
                 else:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
     return {
         "title": f"Training report: {run.config.get('name') or run.dir.name}",
-        "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "run_dir": str(run.dir),
         "task": run.task.name,
         "labels": run.labels,
