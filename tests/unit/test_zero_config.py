@@ -145,3 +145,21 @@ def test_overrides_without_data_name_the_missing_key(monkeypatch, capsys):
     code, _, err = run_cli(monkeypatch, capsys, "train", "train.epochs=1")
     assert code == 2
     assert "no training data: set data.dataset" in err and "Field required" not in err
+
+
+def test_bad_data_leaves_no_empty_run_directory(tmp_path, monkeypatch):
+    """The run directory is created once the data has been read: a failed start leaves
+    nothing behind (and --overwrite removes nothing before the new run can start)."""
+    import textclass
+    from textclass.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.csv").write_text("text,label\nonly one class,a\nstill one,a\n", "utf-8")
+    keep = tmp_path / "old_run"
+    keep.mkdir()
+    (keep / "metrics.json").write_text("{}", encoding="utf-8")
+    for output in (None, keep):
+        with pytest.raises(DataError):
+            textclass.train(None, ["data.train=bad.csv"], output=output, overwrite=True)
+    assert not (tmp_path / "runs").exists()
+    assert (keep / "metrics.json").is_file()

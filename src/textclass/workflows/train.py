@@ -302,9 +302,10 @@ def _on_main(procs: PartialState, make: Any) -> Any:
     return value
 
 
-def _open_run(
-    config, overrides, output, overwrite, resume, procs: PartialState
-) -> tuple[RunConfig, RunDir]:
+def _open_run(config, overrides, resume) -> tuple[RunConfig, RunDir | None]:
+    """The config, and the run directory of a resumed run (a new run's directory is created
+    once its data has been read: bad data leaves no empty directory, and --overwrite removes
+    nothing before the new run can start)."""
     if resume is not None:
         run = RunDir(resume)
         if not run.has_checkpoint():
@@ -313,9 +314,20 @@ def _open_run(
             )
         return load_config(run.config_path, overrides), run
     cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
+    return cfg, None
+
+
+def _check_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise TextclassError(f"--output {out} is a file; name a directory for the run.")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        RunDir.create(out, out, overwrite)  # raises the "already exists" message
+
+
+def _new_run(cfg: RunConfig, output, overwrite: bool, procs: PartialState) -> RunDir:
     base = cfg.output.dir / (cfg.output.name or cfg.name or "run")
     out = Path(output) if output else None
-    return cfg, _on_main(procs, lambda: RunDir.create(base, out, overwrite))
+    return _on_main(procs, lambda: RunDir.create(base, out, overwrite))
 
 
 def train(
@@ -337,12 +349,13 @@ def train(
     "test") instead of files. An entry point: it applies the process-wide settings.
     """
     procs = PartialState()  # one process, or one of several under `accelerate launch`
-    cfg, run = _open_run(config, overrides, output, overwrite, resume, procs)
-    log.info("run directory: %s", run.path)
+    cfg, run = _open_run(config, overrides, resume)
+    if run is None and output is not None:  # a taken --output fails before any work
+        _check_output(Path(output), overwrite)
     configure_process(cfg.train.num_threads)
     set_seed(cfg.seed)
     data = prepare(cfg, frames)
-    if resume is not None and run.read(rundir.ENVIRONMENT, {}).get("data_sha256") != (
+    if run is not None and run.read(rundir.ENVIRONMENT, {}).get("data_sha256") != (
         data.file_hashes
     ):
         raise DataError(
@@ -351,6 +364,8 @@ def train(
         )
     built = build(cfg, data)
     data.stats.update(built.stats)
+    run = run or _new_run(cfg, output, overwrite, procs)
+    log.info("run directory: %s", run.path)
     if procs.is_main_process and resume is None:
         device = choose_device(cfg.train.device)
         precision = choose_precision(cfg.train.precision, device)
