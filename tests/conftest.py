@@ -135,3 +135,14 @@ def in_memory_classifier(result, like):
         device="cpu",
         precision="fp32",
     )
+
+
+def load_script(name: str):
+    """A script of scripts/ (not a package) imported as a module, for tests of its functions."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import difflib
-import importlib.util
 from pathlib import Path
 
 import yaml
 
+from tests.conftest import load_script
 from textclass.config.schema import RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location(
-        "config_reference", ROOT / "scripts" / "config_reference.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("config_reference")
 
 
 def test_committed_reference_matches_the_schema():
