@@ -23,6 +23,7 @@ KEPT = [  # text that merely contains `<`, `>` or `&`
     "awarded a <UKP>2000 prize",
     "a <unk> token, a <#> placeholder, a <TIME> one",
     "&notice, AT&T, &pound5 and &bogus; are not entities",
+    "I had <a lot of fun> today, <i love you> babe, ok <select your option> now",
 ]
 
 

@@ -58,7 +58,17 @@ _INLINE = frozenset(
     ]
 )
 # fmt: on
-_ATTRIBUTE = r"""\s+[^\s"'<>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?"""
+# An attribute has a value (`class=x`, `href="…"`), or is one of HTML's boolean attributes
+# (`<input disabled>`): bare words are text, so `<a lot of fun>` and `<i love you>` stay.
+_BOOLEAN = (
+    "allowfullscreen|async|autofocus|autoplay|checked|compact|controls|default|defer|disabled|"
+    "formnovalidate|hidden|inert|ismap|itemscope|loop|multiple|muted|nomodule|noshade|"
+    "novalidate|nowrap|open|playsinline|readonly|required|reversed|selected"
+)
+_ATTRIBUTE = (
+    r"""\s+(?:[^\s"'<>/=]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+)"""
+    rf"|(?:{_BOOLEAN})(?=[\s/>]))"
+)
 _BLOCK = re.compile(r"<!--|<(script|style)\b[^<>]*>", re.IGNORECASE)
 _BLOCK_END = {
     None: re.compile(r"-->"),
