@@ -129,7 +129,7 @@ def evaluate(
     from textclass.runtime import configure_process
     from textclass.workflows.evaluate import describe_rows, evaluate_model
 
-    _check_outputs([output, predictions], overwrite)
+    _check_outputs([output, predictions], overwrite, data)
     configure_process()
 
     metrics, preds = evaluate_model(
@@ -154,13 +154,17 @@ def evaluate(
         preds.to_csv(predictions, index=False)
 
 
-def _check_outputs(targets: list[Path | None], overwrite: bool) -> None:
-    """Before any work: each output file can be written, and none replaces another's file
-    (or an existing one, unless --overwrite)."""
+def _check_outputs(targets: list[Path | None], overwrite: bool, source: Path) -> None:
+    """Before any work: each output file can be written, and none replaces another's file,
+    the data file (even with --overwrite) or an existing one (unless --overwrite)."""
     given = [t for t in targets if t is not None]
     if len({t.resolve() for t in given}) < len(given):
         raise TextclassError("the output files must differ; give each its own name.")
     for target in given:
+        if target.is_dir():
+            raise TextclassError(f"{target} is a folder; name a file in it.")
+        if target.resolve() == source.resolve():
+            raise TextclassError(f"{target} is the data file; write the output elsewhere.")
         if not target.parent.is_dir():
             raise TextclassError(f"{target.parent} is not a folder; create it first.")
         if target.exists() and not overwrite:

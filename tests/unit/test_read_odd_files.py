@@ -115,5 +115,5 @@ def test_spaces_around_labels_are_removed_and_counted_and_case_variants_warned(c
         out, counts = _standardise(frame)
     assert out["label"].tolist() == ["pos", "neg", "Neg", "pos"]
     assert counts["labels_stripped"] == 2
-    assert "removed spaces around 2 label(s)" in caplog.text
+    assert "removed spaces (or invisible characters) around 2 label(s)" in caplog.text
     assert "Neg / neg" in caplog.text

@@ -7,8 +7,11 @@ Problems with the input raise `DataError` naming the file, line or column and th
 
 from __future__ import annotations
 
+import ast
+import json
 import logging
 import numbers
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -113,23 +116,52 @@ def _likely_text_column(frame: pd.DataFrame) -> str:
     return f" The column with the longest texts is `{best}`." if best and lengths[best] else ""
 
 
+CONFIG_KEYS = {
+    "text": "data.text_column",
+    "text_pair": "data.text_pair_column",
+    "label": "data.label_column",
+    "group": "data.group_column",
+}
+
+
 def _resolve_columns(
-    frame: pd.DataFrame, columns: Columns, where: str, need_label: bool
+    frame: pd.DataFrame, columns: Columns, where: str, need_label: bool, keys: dict[str, str]
 ) -> Columns:
     """`columns` with each configured name replaced by the frame's column it refers to."""
-    keys = {"text": "data.text_column", "text_pair": "data.text_pair_column"}
-    keys |= {"group": "data.group_column"} | ({"label": "data.label_column"} if need_label else {})
+    fields = [f for f in ("text", "text_pair", "group", "label") if need_label or f != "label"]
     found = {
-        field: find_column(frame, getattr(columns, field), key, where)
-        for field, key in keys.items()
+        field: find_column(frame, getattr(columns, field), keys.get(field, field), where)
+        for field in fields
         if getattr(columns, field)
     }
     return replace(columns, **found)
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    return values.map(
-        lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+def as_text(values: pd.Series, name: str, where: str, first_row: int = 1) -> pd.Series:
+    """Cells as texts, "" where missing: numbers as written, bytes decoded as UTF-8. A list or
+    an object (a JSON array, a Parquet list or struct column) is not one text, and writing it
+    as `['a', 'b']` would change it unseen: a DataError names its row."""
+
+    def one(row: int, value: Any) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        if isinstance(value, bytes):
+            try:
+                return value.decode("utf-8")
+            except UnicodeDecodeError:
+                problem = "bytes that are not UTF-8"
+        elif _is_list(value) or isinstance(value, dict):
+            problem = f"a {'list' if _is_list(value) else 'JSON object'} ({str(value)[:60]})"
+        else:
+            return str(value)
+        raise DataError(
+            f"{where}, row {row}: column `{name}` holds {problem}, not a text. Store each text "
+            "as one string (join a list of words or sentences into one), or name a column of "
+            "texts."
+        )
+
+    return pd.Series(
+        [one(first_row + i, v) for i, v in enumerate(values)], index=values.index, dtype=object
     )
 
 
@@ -160,21 +192,52 @@ def _is_list(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray))
 
 
+def _literal_list(value: Any) -> list | None:
+    """A text cell that writes a list (`["a", "b"]` from json.dumps, `['a', 'b']` from a
+    pandas DataFrame of lists saved as CSV) as that list; None for any other cell."""
+    if not isinstance(value, str) or not value.strip().startswith("["):
+        return None
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            parsed = parse(value.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(parsed, list) and not any(isinstance(v, (list, dict)) for v in parsed):
+            return parsed
+    return None
+
+
 def looks_multi_label(values: pd.Series) -> bool:
-    """True when label cells are lists (JSON arrays, Parquet list columns)."""
-    return bool(values.map(_is_list).any())
+    """True when label cells are lists (JSON arrays, Parquet list columns), or every filled
+    label cell is a text that writes a list (`["a", "b"]`: a list column saved as CSV)."""
+    if values.map(_is_list).any():
+        return True
+    filled = values[values.map(lambda v: isinstance(v, str) and bool(v.strip()))]
+    if filled.empty or not filled.str.lstrip().str.startswith("[").all():
+        return False
+    return bool(filled.map(lambda v: _literal_list(v) is not None).all())
+
+
+_EDGES = re.compile(r"^[\s\u200b\u200c\u200d\u2060\ufeff]+|[\s\u200b\u200c\u200d\u2060\ufeff]+$")
+
+
+def _strip_label(label: str) -> str:
+    """A label without the spaces and invisible characters (zero-width space, joiners, BOM)
+    around it, which make `pos\u200b` another class than `pos` though both print as `pos`."""
+    return _EDGES.sub("", label)
 
 
 def _label_list(value: Any, delimiter: str | None) -> list[str] | None:
     if _is_missing(value):
         return None
-    if _is_list(value):
-        items = [label_text(v) for v in value]
+    literal = _literal_list(value)
+    if _is_list(value) or literal is not None:
+        items = [label_text(v) for v in (value if literal is None else literal)]
     elif delimiter:
         items = str(value).split(delimiter)
     else:
         items = [label_text(value)]
-    return sorted({item.strip() for item in items if item.strip()})
+    return sorted({_strip_label(item) for item in items if _strip_label(item)})
 
 
 def standardise(
@@ -185,16 +248,21 @@ def standardise(
     need_label: bool = True,
     task: str = SINGLE_LABEL.name,
     label_delimiter: str | None = None,
+    keys: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Select and rename the configured columns, clean texts, drop unusable rows (counted).
 
-    Multi-label cells may be lists or `label_delimiter`-separated strings; an empty cell is a
-    text with no labels (kept), a missing one (null) is dropped.
+    Multi-label cells may be lists, texts that write a list (`["a", "b"]`) or
+    `label_delimiter`-separated strings; an empty cell is a text with no labels (kept), a
+    missing one (null) is dropped. `keys` names the setting for each column in messages
+    (default: the config keys, `data.text_column`, ...).
     """
-    columns = _resolve_columns(frame, columns, where, need_label)
-    out = pd.DataFrame({"text": _as_text(frame[columns.text])})
+    columns = _resolve_columns(frame, columns, where, need_label, keys or CONFIG_KEYS)
+    out = pd.DataFrame({"text": as_text(frame[columns.text], columns.text, where)})
     if columns.text_pair:
-        out["text_pair"] = _as_text(frame[columns.text_pair])
+        out["text_pair"] = as_text(frame[columns.text_pair], columns.text_pair, where)
+    if need_label:
+        _no_objects(frame[columns.label], columns.label, where)
     if need_label and task == MULTI_LABEL:
         out["label"] = [_label_list(v, label_delimiter) for v in frame[columns.label]]
     elif need_label and task == REGRESSION:
@@ -209,7 +277,7 @@ def standardise(
             )
         out["label"], stripped = _stripped_labels(frame[columns.label].map(label_text), where)
     if columns.group:
-        out["group"] = _as_text(frame[columns.group])
+        out["group"] = as_text(frame[columns.group], columns.group, where)
     out.index = pd.RangeIndex(len(out))
     counts: dict[str, Any] = {"rows": len(out)}
     if need_label and task == SINGLE_LABEL:
@@ -250,14 +318,28 @@ def standardise(
     return out.reset_index(drop=True), counts
 
 
+def _no_objects(labels: pd.Series, name: str, where: str) -> None:
+    """A label cell holding a JSON object (`{"name": "pos"}`) is an error naming its row: as a
+    class it would be the text of the whole object."""
+    objects = labels.map(lambda v: isinstance(v, dict))
+    if objects.any():
+        row = int(np.flatnonzero(objects.to_numpy())[0])
+        raise DataError(
+            f"{where}, row {row + 1}: column `{name}` holds a JSON object "
+            f"({str(labels.iloc[row])[:60]}), not a label. Write the label itself there "
+            '(e.g. "label": "pos").'
+        )
+
+
 def _stripped_labels(labels: pd.Series, where: str) -> tuple[pd.Series, int]:
-    """Labels without surrounding spaces (`pos ` is `pos`), counted on the console; labels that
-    then differ only in case (`Positive`, `positive`) are kept apart and warned about."""
-    stripped = labels.str.strip()
+    """Labels without surrounding spaces or invisible characters (`pos ` and `pos\u200b` are
+    `pos`), counted on the console; labels that then differ only in case (`Positive`,
+    `positive`) are kept apart and warned about."""
+    stripped = labels.map(_strip_label)
     changed = int((stripped != labels).sum())
     if changed:
         log.warning(
-            "%s: removed spaces around %d label(s) (e.g. %r)",
+            "%s: removed spaces (or invisible characters) around %d label(s) (e.g. %r)",
             where,
             changed,
             labels[stripped != labels].iloc[0],
@@ -298,17 +380,30 @@ def _clean_columns(out: pd.DataFrame, where: str, cleaning: CleaningConfig) -> d
 def _numbers(column: pd.Series, name: str, where: str) -> pd.Series:
     """A regression target as floats; empty cells become NaN (dropped and counted later), any
     other cell that is not a number is an error naming its row."""
-    text = _as_text(column).str.strip()
+    text = as_text(column, name, where).str.strip()
     values = pd.to_numeric(text.where(text != ""), errors="coerce")
     bad = values.isna() & (text != "") | ~np.isfinite(values.fillna(0.0))
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
             f"{where}, row {row + 1}: column `{name}` holds {text.iloc[row]!r}, which is not a "
-            f"number ({int(bad.sum())} such row(s)); a regression target must be numeric. Fix "
-            "those cells, or set data.task to single_label if the values are classes."
+            f"number ({int(bad.sum())} such row(s)); a regression target must be numeric."
+            f"{_number_hint(text.iloc[row])} Fix those cells, or set data.task to single_label "
+            "if the values are classes."
         )
     return values.astype(np.float64)
+
+
+def _number_hint(cell: str) -> str:
+    """What makes a number-like cell unreadable, where that is plain."""
+    if re.fullmatch(r"[-+]?[\d.]*\d,[\d,.]+", cell):
+        return (
+            " Write decimals with a point and no thousands separators (3.5 not 3,5; 5000 not"
+            " 5,000)."
+        )
+    if re.fullmatch(r"[-+]?[\d.,]+\s*%", cell):
+        return " Write percentages without the % sign (35 or 0.35)."
+    return ""
 
 
 # ---------------------------------------------------------------- the whole step
@@ -337,6 +432,8 @@ def prepare_data(
     clean: dict[str, pd.DataFrame | None] = dict.fromkeys(SPLITS)
     for name, frame in raw.items():
         use_columns = columns if name == "train" else Columns(**{**columns.__dict__, "group": None})
+        if name != "train":
+            _same_columns(frame, use_columns, sources[name], sources["train"])
         clean[name], stats["cleaning"][name] = standardise(
             frame, use_columns, sources[name], cfg.cleaning, task=task, label_delimiter=delimiter
         )
@@ -389,6 +486,21 @@ def prepare_data(
         task=task,
         label_delimiter=delimiter,
     )
+
+
+def _same_columns(frame: pd.DataFrame, columns: Columns, where: str, train: str) -> None:
+    """A validation or test file has the columns the training file's settings name: one
+    setting (data.text_column, ...) names the column in every file, so a file that calls its
+    columns otherwise is told to rename them (setting another name would break training)."""
+    wanted = [c for c in (columns.text, columns.text_pair, columns.label) if c]
+    have = {str(c).strip().casefold() for c in frame.columns}
+    missing = [c for c in wanted if c.strip().casefold() not in have]
+    if missing:
+        raise DataError(
+            f"{where}: no column(s) {', '.join(f'`{c}`' for c in missing)}; its columns are "
+            f"{', '.join(map(str, frame.columns))}. The column settings apply to every file, so "
+            f"it must use the names {train} uses ({', '.join(wanted)}): rename its columns."
+        )
 
 
 def _read_sources(

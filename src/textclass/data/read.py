@@ -77,6 +77,11 @@ def sha256_file(path: Path) -> str:
 def _existing_file(path: str | Path) -> Path:
     """`path`, checked to be a file with something in it."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise DataError(
+            f"{path} is a link to {path.readlink()}, which does not exist; point the link (or "
+            "the command) at the data file itself."
+        )
     if not path.exists():
         hint = ""
         if path.parent.exists():
@@ -147,6 +152,43 @@ def _reading(path: Path, kind: str, encoding: str) -> Iterator[None]:
 
 # ---------------------------------------------------------------- sniffing
 
+_MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed", ".gz"),
+    (b"BZh", "bzip2-compressed", ".bz2"),
+    (b"\xfd7zXZ\x00", "xz-compressed", ".xz"),
+    (b"PK\x03\x04", "a ZIP archive", ".zip"),
+    (b"PAR1", "a Parquet file", ".parquet"),
+)
+
+
+def _check_content(path: Path, kind: str) -> None:
+    """A file whose bytes say another format than its name (a gzip or Parquet file saved as
+    .csv, JSON saved as .csv) gets a message naming what it is, instead of a decoding error."""
+    if path.suffix.lower() in _COMPRESSED or kind == "parquet":
+        return
+    with open(path, "rb") as fh:
+        raw = fh.read(1 << 12)
+    for magic, what, suffix in _MAGIC:
+        if raw.startswith(magic):
+            if suffix == ".zip" and (b"[Content_Types].xml" in raw or b"xl/" in raw):
+                raise DataError(
+                    f"{path} is an Excel workbook, not {kind.upper()} text. Save the sheet as "
+                    'CSV (Excel: File > Save As > "CSV UTF-8") and point to that file.'
+                )
+            fix = (
+                f"name it {path.stem}.parquet (or set data.format=parquet)"
+                if suffix == ".parquet"
+                else f"name it {path.name}{suffix} (it is then read as {kind.upper()})"
+            )
+            raise DataError(f"{path} is {what}, not {kind.upper()} text; {fix}.")
+    start = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if kind in ("csv", "tsv") and start in (b"[", b"{") and b'":' in raw:
+        raise DataError(
+            f"{path} holds JSON, not {kind.upper()}; name it .json (one document) or .jsonl "
+            "(one object per line), or set data.format=json (jsonl)."
+        )
+
+
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 _OTHER_SEPARATORS = (";", "\t", "|")
 _FIELD_QUOTE = re.compile(r'(?:^|\t)"', re.MULTILINE)
@@ -189,10 +231,25 @@ def _sample(path: Path, encoding: str) -> str:
         return ""
 
 
+_SEP_LINE = re.compile(r"^sep=(.)$")
+
+
+def _sep_line(path: Path, kind: str, encoding: str) -> str | None:
+    """The separator a first line `sep=;` names (Excel writes and reads that line), or None."""
+    lines = _sample(path, encoding).splitlines()[:1] if kind in ("csv", "tsv") else []
+    found = _SEP_LINE.match(lines[0].strip('"')) if lines else None
+    return found.group(1) if found else None
+
+
 def _separator(path: Path, kind: str, encoding: str) -> str:
     """`,` for CSV and a tab for TSV, unless a .csv file's header has no comma but another
-    common separator (European Excel writes `;`): then that one, said on the console."""
+    common separator (European Excel writes `;`): then that one, said on the console. A first
+    line `sep=X` (from Excel) names it, and is skipped."""
     sep = "," if kind == "csv" else "\t"
+    named = _sep_line(path, kind, encoding)
+    if named:
+        log.info("%s: the first line `sep=%s` names the separator; read as such.", path, named)
+        return named
     lines = _sample(path, encoding).splitlines()[:1]
     if kind != "csv" or not lines or "," in lines[0]:
         return sep
@@ -257,9 +314,12 @@ def _jsonl_records(path: Path, encoding: str) -> Iterator[dict]:
                     "Each line of a JSONL file must be one JSON object; fix or remove that line."
                 ) from None
             if not isinstance(record, dict):
+                whole = " If the file is one JSON array of objects, name it .json." * (
+                    number == 1 and line.lstrip().startswith("[")
+                )
                 raise DataError(
                     f"{path}, line {number}: expected a JSON object like "
-                    f'{{"text": ..., "label": ...}}, found {type(record).__name__}.'
+                    f'{{"text": ..., "label": ...}}, found {type(record).__name__}.{whole}'
                 )
             yield record
 
@@ -310,6 +370,7 @@ def _delimited(path: Path, kind: str, encoding: str, size: int | None) -> Iterat
         "keep_default_na": False,
         "encoding": encoding,
         "quoting": _quoting(path, kind, encoding),
+        "skiprows": 1 if _sep_line(path, kind, encoding) else 0,
     }
     if size is None:
         yield pd.read_csv(path, sep=sep, **options)
@@ -367,13 +428,17 @@ def read_chunks(
     whole). The file is checked before this returns; the rows, as they are read. CSV and TSV
     cells are strings, empty cells "" (never NaN)."""
     path = _existing_file(path)
-    return _stream(path, detect_format(path, fmt), _encoding(path, encoding), chunk_size)
+    kind = detect_format(path, fmt)
+    _check_content(path, kind)
+    return _stream(path, kind, _encoding(path, encoding), chunk_size)
 
 
 def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> pd.DataFrame:
     """Read one data file into a DataFrame, turning every failure into a clear DataError."""
     path = _existing_file(path)
-    (frame,) = _stream(path, detect_format(path, fmt), _encoding(path, encoding), None)
+    kind = detect_format(path, fmt)
+    _check_content(path, kind)
+    (frame,) = _stream(path, kind, _encoding(path, encoding), None)
     return frame
 
 
@@ -382,11 +447,15 @@ def read_columns(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -
     document is read whole, so its columns are checked when it is read)."""
     path = _existing_file(path)
     kind = detect_format(path, fmt)
+    _check_content(path, kind)
     encoding = _encoding(path, encoding)
     with _reading(path, kind, encoding):
         if kind in ("csv", "tsv"):
             sep = _separator(path, kind, encoding)
-            header = pd.read_csv(path, sep=sep, encoding=encoding, nrows=0, dtype=str)
+            skip = 1 if _sep_line(path, kind, encoding) else 0
+            header = pd.read_csv(
+                path, sep=sep, encoding=encoding, nrows=0, dtype=str, skiprows=skip
+            )
             return [str(c) for c in header.columns]
         if kind == "jsonl":
             first = next(_jsonl_records(path, encoding), None)

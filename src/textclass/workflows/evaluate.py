@@ -13,6 +13,12 @@ from textclass.data.read import read_table
 from textclass.errors import DataError
 from textclass.inference.classifier import Classifier
 
+_OPTIONS = {
+    "text": "--text-column",
+    "text_pair": "--text-pair-column",
+    "label": "--label-column",
+}
+
 
 def evaluate_model(
     model_dir: str | Path,
@@ -47,6 +53,7 @@ def evaluate_model(
         task=clf.task.name,
         label_delimiter=clf.meta.get("label_delimiter")
         or (LABEL_SEPARATOR if clf.task is MULTI_LABEL else None),
+        keys=_OPTIONS,
     )
     unseen = _unseen_labels(frame, clf)
     if unseen:

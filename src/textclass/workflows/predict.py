@@ -8,7 +8,6 @@ a suffix (`predicted_1`, `prob_<label>_1`) instead of replacing the input's.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from textclass.data.clean import clean_texts
-from textclass.data.prepare import find_column
+from textclass.data.prepare import as_text, find_column
 from textclass.data.read import read_chunks
 from textclass.errors import DataError, TextclassError
 from textclass.inference.classifier import Classifier
@@ -80,11 +79,6 @@ def output_columns(clf: Classifier, taken: list[str]) -> dict[str, str]:
     return {name: name + suffix for name in names}
 
 
-def _text(value: Any) -> str:
-    missing = value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-    return "" if missing else str(value)
-
-
 def _resolve_columns(chunk: pd.DataFrame, wanted: list[str], input: Path) -> list[str]:
     """The input's columns for the text (and pair), found as training finds them."""
     keys = ["--text-column", "--text-pair-column"]
@@ -109,7 +103,17 @@ def _conform(chunk: pd.DataFrame, first: list[str], names: dict[str, str], where
 
 
 def _check_paths(input: Path, output: Path, overwrite: bool) -> None:
-    """Before anything is loaded: the output may be written, and is not the input."""
+    """Before anything is loaded: the output may be written, and is not the input. Its name
+    says CSV or JSONL: a CSV written to `out.parquet` or `out.csv.gz` would not be what its
+    name says."""
+    if output.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        suffix, stem = output.suffix or "(no extension)", output.name.split(".")[0]
+        raise TextclassError(
+            f"{output}: predictions are written as CSV or JSONL, not `{suffix}`; name the "
+            f"output {stem}.csv or {stem}.jsonl."
+        )
+    if output.is_dir():
+        raise TextclassError(f"{output} is a folder; name a file in it, e.g. {output}/preds.csv.")
     if not output.parent.is_dir():
         raise TextclassError(f"{output.parent} is not a folder; create it or choose another -o.")
     if output.exists() and input.exists() and output.resolve() == input.resolve():
@@ -164,7 +168,8 @@ def predict_file(
                     names = output_columns(clf, first)
                 else:
                     chunk = _conform(chunk, first, names, f"{input}, row {written + 1}", jsonl)
-                out, empty = _predictions(clf, chunk, wanted, names, batch_size, jsonl)
+                texts = [as_text(chunk[c], c, str(input), written + 1).tolist() for c in wanted]
+                out, empty = _predictions(clf, chunk, texts, names, batch_size, jsonl)
                 no_text += [written + 1 + i for i in empty]
                 if jsonl:
                     out.to_json(fh, orient="records", lines=True, force_ascii=False)
@@ -181,15 +186,15 @@ def predict_file(
 def _predictions(
     clf: Classifier,
     chunk: pd.DataFrame,
-    wanted: list[str],
+    raw: list[list[str]],
     names: dict[str, str],
     batch: int,
     jsonl: bool,
 ) -> tuple[pd.DataFrame, list[int]]:
     """The chunk's columns plus the decision and, with probabilities, one column per label;
     and the positions of the rows without text (their output cells left empty)."""
-    texts = clean_texts([_text(v) for v in chunk[wanted[0]]], clf.cleaning)
-    pairs = clean_texts([_text(v) for v in chunk[wanted[1]]], clf.cleaning) if wanted[1:] else None
+    texts = clean_texts(raw[0], clf.cleaning)
+    pairs = clean_texts(raw[1], clf.cleaning) if raw[1:] else None
     keep = [i for i, t in enumerate(texts) if t.strip()]
     outputs = clf.predict_outputs(
         [texts[i] for i in keep],
