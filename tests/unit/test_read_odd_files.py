@@ -64,8 +64,9 @@ def test_stray_quotes_in_a_tsv_are_kept_and_swallow_no_rows(tmp_path, caplog):
 
 
 def test_a_quoted_tsv_still_reads_its_quoted_fields(tmp_path):
-    """pandas and Excel quote fields holding tabs, quotes or line breaks: those stay quoting."""
-    frame = FRAME.assign(text=FRAME["text"].str.replace(";", "\t"))
+    """pandas and Excel quote fields holding tabs, quotes or line breaks: those stay quoting.
+    (A field holding both a tab and a line break reads as rows taken in by a stray quote.)"""
+    frame = FRAME.assign(text=[*FRAME["text"][:3], "a\ttab"])
     path = tmp_path / "quoted.tsv"
     frame.to_csv(path, index=False, sep="\t")
     assert read_table(path).to_dict("records") == frame.to_dict("records")
@@ -117,3 +118,66 @@ def test_spaces_around_labels_are_removed_and_counted_and_case_variants_warned(c
     assert counts["labels_stripped"] == 2
     assert "removed spaces (or invisible characters) around 2 label(s)" in caplog.text
     assert "Neg / neg" in caplog.text
+
+
+# ---------------------------------------------------------------- found in review
+
+
+def test_a_first_row_with_an_extra_field_is_an_error_not_a_shifted_table(tmp_path):
+    """pandas would take the first column for an index and shift every text into `label`."""
+    path = tmp_path / "c.csv"
+    path.write_text("text,label\nhello, world,pos\nbad film,neg\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"expected 2 fields in line 2, saw 3"):
+        read_table(path)
+    with pytest.raises(DataError, match=r"line 2"):
+        list(read_chunks(path))
+
+
+def test_a_stray_quote_past_the_sniffed_sample_swallows_no_rows(tmp_path):
+    rows = [f"row {i} some filler text to make the file long\tpos" for i in range(30_000)]
+    rows[20_000] = '"unbalanced start\tneg'
+    rows[20_100] = 'ends with a quote"\tneg'
+    path = tmp_path / "mid.tsv"
+    path.write_text("text\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    frame = read_table(path)
+    assert len(frame) == 30_000
+    assert frame["text"][20_000] == '"unbalanced start'
+    with pytest.raises(DataError, match="data row 20001: a quote"):
+        list(read_chunks(path, chunk_size=5_000))
+
+
+def test_zip_archives_from_finder_and_with_several_files(tmp_path):
+    import zipfile
+
+    mac = tmp_path / "mac.csv.zip"
+    with zipfile.ZipFile(mac, "w") as archive:
+        archive.writestr("data.csv", FRAME.to_csv(index=False))
+        archive.writestr("__MACOSX/._data.csv", b"\x00\x05\x16\x07")
+    _same(read_table(mac))
+    two = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.writestr("a.csv", "text,label\n")
+        archive.writestr("b.csv", "text,label\n")
+    with pytest.raises(DataError, match="exactly one data file; it holds 2: a.csv, b.csv"):
+        read_table(two)
+
+
+def test_jsonl_numbers_stay_as_written(tmp_path):
+    path = tmp_path / "ids.jsonl"
+    path.write_text(
+        '{"text": "a", "id": 1, "big": 12345678901234567}\n{"text": "b", "id": null}\n',
+        encoding="utf-8",
+    )
+    frame = read_table(path)
+    assert frame["id"].tolist()[0] == 1 and isinstance(frame["id"][0], int)
+    assert frame["big"][0] == 12345678901234567
+
+
+def test_training_on_a_spreadsheet_says_save_as_csv(monkeypatch, capsys, tmp_path):
+    from tests.conftest import run_cli
+
+    sheet = tmp_path / "sheet.xlsx"
+    sheet.write_bytes(b"PK\x03\x04" + bytes(range(256)))
+    code, _, err = run_cli(monkeypatch, capsys, "train", str(sheet))
+    assert code == 2
+    assert "Save the sheet as CSV" in err

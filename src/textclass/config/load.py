@@ -107,6 +107,10 @@ def load_config(
             raise ConfigError([f"config file not found: {path}"])
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise ConfigError(
+                ["not UTF-8 text, so not a YAML config (a data file?)"], source
+            ) from None
         except yaml.YAMLError as exc:
             raise ConfigError([f"not valid YAML: {exc}"], source) from None
         if not isinstance(loaded, dict):
@@ -143,7 +147,7 @@ def train_arguments(first: Path | None, overrides: list[str]) -> tuple[Path | No
     extension: a data file (`.csv`, `.tsv`, `.json`, `.jsonl`, `.parquet`, compressed too)
     becomes `data.train`, on the default config. Anything else is read as a YAML config."""
     from textclass.config.reference import CONFIG_SUFFIXES
-    from textclass.data.read import detect_format
+    from textclass.data.read import SPREADSHEET_SUFFIXES, detect_format
 
     if first is None:
         return None, overrides
@@ -154,6 +158,8 @@ def train_arguments(first: Path | None, overrides: list[str]) -> tuple[Path | No
     try:
         detect_format(first)
     except TextclassError:
+        if first.suffix.lower() in SPREADSHEET_SUFFIXES:
+            raise  # a spreadsheet is data: "save the sheet as CSV"
         return first, overrides  # no data extension: a config, as it always was
     given = [o for o in overrides if o.partition("=")[0].strip() == "data.train"]
     if given:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import csv
+import functools
 import gzip
 import hashlib
 import io
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pandas as pd
 
 from textclass.errors import DataError, did_you_mean
@@ -39,6 +41,7 @@ _SUFFIXES = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods")
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
@@ -51,7 +54,7 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
         suffixes = suffixes[:-1]
     if suffixes and suffixes[-1] in _SUFFIXES:
         return _SUFFIXES[suffixes[-1]]
-    if suffixes and suffixes[-1] in (".xlsx", ".xls", ".xlsm", ".ods"):
+    if suffixes and suffixes[-1] in SPREADSHEET_SUFFIXES:
         raise DataError(
             f"{path}: spreadsheets are not read directly. Save the sheet as CSV (Excel: File >"
             ' Save As > "CSV UTF-8") and point to that file.'
@@ -142,6 +145,11 @@ def _reading(path: Path, kind: str, encoding: str) -> Iterator[None]:
         ) from None
     except LookupError:
         raise DataError(f"encoding `{encoding}` is not an encoding Python knows.") from None
+    except ImportError as exc:  # .zst without the zstandard package
+        raise DataError(
+            f"{path}: reading it needs a package that is not installed ({exc}); "
+            "`pip install zstandard`, or decompress the file first."
+        ) from None
     except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
         raise DataError(f"{path}: cannot read it ({exc}).") from None
     except Exception as exc:  # pyarrow raises several types for a damaged Parquet file
@@ -204,12 +212,17 @@ def _head(path: Path, size: int = 1 << 16) -> bytes:
                 return fh.read(size)
         if suffix == ".zip":
             with zipfile.ZipFile(path) as archive:
-                names = [n for n in archive.namelist() if not n.endswith("/")]
+                names = _zip_members(archive)
                 return archive.open(names[0], "r").read(size) if len(names) == 1 else b""
         with open(path, "rb") as fh:
             return fh.read(size)
     except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError):
         return b""  # the read itself reports it
+
+
+def _zip_members(archive: zipfile.ZipFile) -> list[str]:
+    """The files of an archive, without folders and the `__MACOSX/` entries Finder adds."""
+    return [n for n in archive.namelist() if not n.endswith("/") and not n.startswith("__MACOSX/")]
 
 
 def _encoding(path: Path, encoding: str) -> str:
@@ -225,8 +238,15 @@ def _encoding(path: Path, encoding: str) -> str:
 
 
 def _sample(path: Path, encoding: str) -> str:
+    """The file's first MiB as text, decoded once for the sniffers that look at it."""
+    stat = path.stat()
+    return _decoded_head(str(path), stat.st_mtime_ns, stat.st_size, encoding)
+
+
+@functools.lru_cache(maxsize=4)
+def _decoded_head(path: str, mtime: int, size: int, encoding: str) -> str:
     try:
-        return _head(path, 1 << 20).decode(encoding, errors="replace").lstrip("\ufeff")
+        return _head(Path(path), 1 << 20).decode(encoding, errors="replace").lstrip("\ufeff")
     except LookupError:
         return ""
 
@@ -289,9 +309,13 @@ def _open_text(path: Path, encoding: str) -> IO[str]:
         return _OPENERS[suffix](path, "rt", encoding=encoding)
     if suffix == ".zip":
         archive = zipfile.ZipFile(path)
-        names = [n for n in archive.namelist() if not n.endswith("/")]
+        names = _zip_members(archive)
         if len(names) != 1:
-            raise DataError(f"{path}: a .zip must hold exactly one file; it holds {len(names)}.")
+            listed = f": {', '.join(names[:5])}" if names else ""
+            raise DataError(
+                f"{path}: a .zip must hold exactly one data file; it holds {len(names)}{listed}. "
+                "Unpack it and point to the file."
+            )
         return io.TextIOWrapper(archive.open(names[0], "r"), encoding=encoding)
     if suffix in _COMPRESSED:
         raise DataError(
@@ -329,10 +353,16 @@ def _jsonl_chunks(path: Path, encoding: str, size: int | None) -> Iterator[pd.Da
     for record in _jsonl_records(path, encoding):
         records.append(record)
         if size is not None and len(records) == size:
-            yield pd.DataFrame.from_records(records)
+            yield _records_frame(records)
             records = []
     if records or size is None:
-        yield pd.DataFrame.from_records(records)
+        yield _records_frame(records)
+
+
+def _records_frame(records: list[dict]) -> pd.DataFrame:
+    """JSON objects as rows, each value as parsed (object columns): a number column with a
+    gap would otherwise turn `1` into `1.0` and a large integer into a rounded float."""
+    return pd.DataFrame(records, dtype=object)
 
 
 def _read_json(path: Path, encoding: str) -> pd.DataFrame:
@@ -351,7 +381,7 @@ def _read_json(path: Path, encoding: str) -> pd.DataFrame:
     ):
         payload = next(iter(payload.values()))  # {"data": [...]}
     if isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
-        return pd.DataFrame.from_records(payload)
+        return _records_frame(payload)
     if isinstance(payload, dict) and all(isinstance(v, list) for v in payload.values()):
         try:
             return pd.DataFrame(payload)
@@ -366,17 +396,76 @@ def _read_json(path: Path, encoding: str) -> pd.DataFrame:
 def _delimited(path: Path, kind: str, encoding: str, size: int | None) -> Iterator[pd.DataFrame]:
     sep = _separator(path, kind, encoding)
     options = {
+        "sep": sep,
         "dtype": str,
         "keep_default_na": False,
         "encoding": encoding,
         "quoting": _quoting(path, kind, encoding),
         "skiprows": 1 if _sep_line(path, kind, encoding) else 0,
+        "index_col": False,  # never take the first column for an index: the check below
     }
+    _check_first_rows(path, kind, encoding, options)
+    source = _open_text(path, encoding) if path.suffix.lower() == ".zip" else path
     if size is None:
-        yield pd.read_csv(path, sep=sep, **options)
-    else:
-        with pd.read_csv(path, sep=sep, chunksize=size, **options) as reader:
-            yield from reader
+        frame = pd.read_csv(source, **options)
+        if kind == "tsv" and options["quoting"] != csv.QUOTE_NONE and _swallowed(frame) is not None:
+            log.warning("%s: a quote ran over several rows: read again with quotes as text.", path)
+            frame = pd.read_csv(
+                _open_text(path, encoding) if source is not path else path,
+                **(options | {"quoting": csv.QUOTE_NONE}),
+            )
+        yield frame
+        return
+    rows = 0
+    with pd.read_csv(source, chunksize=size, **options) as reader:
+        for frame in reader:
+            row = _swallowed(frame) if kind == "tsv" else None
+            if row is not None:
+                raise DataError(
+                    f"{path}, data row {rows + row + 1}: a quote at the start of a field runs "
+                    "over the following rows (the field holds tabs and line breaks). Remove that "
+                    "quote, or quote the whole field and double the quotes inside it."
+                )
+            rows += len(frame)
+            yield frame
+
+
+def _swallowed(frame: pd.DataFrame) -> int | None:
+    """The position of the first row holding a cell with both a tab and a line break: in a TSV
+    that is rows taken in by an unbalanced quote (a real field rarely holds both)."""
+    for column in frame.columns:
+        cells = frame[column]
+        if not pd.api.types.is_string_dtype(cells):
+            continue
+        cells = cells.astype(str)
+        hit = cells.str.contains("\t", regex=False) & cells.str.contains("\n", regex=False)
+        if hit.any():
+            return int(np.flatnonzero(hit.to_numpy())[0])
+    return None
+
+
+def _check_first_rows(path: Path, kind: str, encoding: str, options: dict) -> None:
+    """A first data row with more fields than the header would make pandas take the first
+    column for an index (shifting every text into the label column) or drop the extra fields:
+    a DataError names the line instead."""
+    sample = _sample(path, encoding)
+    quoting = options["quoting"]
+    lines = sample.splitlines()[options["skiprows"] :][:50]
+    if len(sample) >= (1 << 20):
+        lines = lines[:-1]  # the last line of a cut sample may be partial
+    reader = csv.reader(lines, delimiter=options["sep"], quoting=quoting)
+    try:
+        header = next(reader, None)
+        for number, record in enumerate(reader, start=2 + options["skiprows"]):
+            if header is not None and len(record) > len(header):
+                raise DataError(
+                    f"{path}: malformed {kind.upper()} (expected {len(header)} fields in line "
+                    f"{number}, saw {len(record)}; the header is {', '.join(header)}). Fields "
+                    f"that contain the delimiter {options['sep']!r}, quotes or line breaks must "
+                    "be enclosed in double quotes; fix that line or remove it."
+                )
+    except csv.Error:
+        return  # pandas reports malformed quoting with its own line number
 
 
 def _parquet(path: Path, size: int | None) -> Iterator[pd.DataFrame]:

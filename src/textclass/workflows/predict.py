@@ -168,6 +168,9 @@ def predict_file(
                     names = output_columns(clf, first)
                 else:
                     chunk = _conform(chunk, first, names, f"{input}, row {written + 1}", jsonl)
+                    for column in wanted:  # JSONL rows without the key: rows without text
+                        if column not in chunk.columns:
+                            chunk[column] = None
                 texts = [as_text(chunk[c], c, str(input), written + 1).tolist() for c in wanted]
                 out, empty = _predictions(clf, chunk, texts, names, batch_size, jsonl)
                 no_text += [written + 1 + i for i in empty]
