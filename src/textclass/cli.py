@@ -130,6 +130,8 @@ def evaluate(
     from textclass.workflows.evaluate import describe_rows, evaluate_model
 
     _check_outputs([output, predictions], overwrite, data)
+    if predictions is not None and predictions.suffix.lower() != ".csv":
+        raise TextclassError(f"--predictions {predictions}: the file is CSV; name it *.csv.")
     configure_process()
 
     metrics, preds = evaluate_model(

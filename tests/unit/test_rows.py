@@ -257,3 +257,10 @@ def test_one_reader_streams_with_the_whole_file_messages(tmp_path):
             read(bad)
     with pytest.raises(DataError, match="not found"):
         read_chunks(tmp_path / "nope.csv")  # checked before the first chunk is asked for
+
+
+def test_evaluate_writes_predictions_only_under_a_csv_name(monkeypatch, capsys, tmp_path):
+    """The predictions file is CSV: `--predictions x.jsonl` would hold CSV under a JSONL name."""
+    args = ["evaluate", str(tmp_path), "-d", str(tmp_path / "d.csv"), "--predictions"]
+    code, _, err = run_cli(monkeypatch, capsys, *args, str(tmp_path / "p.jsonl"))
+    assert code == 2 and "name it *.csv" in err
