@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 from sklearn.metrics import f1_score
 
 from tests.unit.fake_runs import write_classification_run
@@ -200,19 +201,21 @@ def test_no_finding_when_the_model_beats_its_baseline(tmp_path):
     assert "the model is better than the baseline" in md
 
 
-def test_runs_without_a_baseline_say_so(tmp_path):
-    run = write_classification_run(tmp_path / "run", ["neg", "pos"])  # as eval.baseline=false
-    report = build_report(run)
-    assert report["baseline"] is None
-    md = render_markdown(report_blocks(report), "report_files", {})
-    assert "Not measured: the run had `eval.baseline: false`." in md
+def _markdown(run) -> str:
+    return render_markdown(report_blocks(build_report(run)), "report_files", {})
+
+
+def test_runs_without_a_baseline_say_why(tmp_path):
+    run = write_classification_run(tmp_path / "run", ["neg", "pos"])  # no eval.baseline key
+    assert "Not measured: the run predates baselines." in _markdown(run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump(config | {"eval": {"baseline": False}}))
+    assert "Not measured: the run had `eval.baseline: false`." in _markdown(run)
     metrics = json.loads((run / "metrics.json").read_text())
     metrics["baseline"] = {"skipped": "the baseline could not be fitted: no features"}
     (run / "metrics.json").write_text(json.dumps(metrics))
-    report = build_report(run)
-    assert not [f for f in report["diagnosis"] if f["check"] == "baseline"]
-    md = render_markdown(report_blocks(report), "report_files", {})
-    assert "Not measured: the baseline could not be fitted: no features." in md
+    assert not [f for f in build_report(run)["diagnosis"] if f["check"] == "baseline"]
+    assert "Not measured: the baseline could not be fitted: no features." in _markdown(run)
 
 
 def test_baseline_rule_names_truncation_and_learning_rate_from_the_record():

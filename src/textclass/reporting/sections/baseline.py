@@ -25,7 +25,9 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
     section): the comparison metric first, then the task's usual ones."""
     raw = run.metrics.get("baseline")
     if not raw:
-        return {"baseline": None}
+        off = run.config.get("eval", {}).get("baseline") is False
+        why = "the run had `eval.baseline: false`" if off else "the run predates baselines"
+        return {"baseline": {"skipped": why}}
     if "skipped" in raw:
         return {"baseline": {"skipped": raw["skipped"]}}
     comparison = raw["comparison"]
@@ -49,9 +51,7 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
 
 def blocks(report: dict[str, Any]) -> list[Block]:
     b: list[Block] = [("h3", "Against a baseline (TF-IDF + linear model)")]
-    base = report.get("baseline")
-    if not base:
-        return [*b, ("p", "Not measured: the run had `eval.baseline: false`.")]
+    base = report.get("baseline") or {"skipped": "the run predates baselines"}
     if "skipped" in base:
         return [*b, ("p", f"Not measured: {base['skipped']}.")]
     penalty = base["penalty"]
