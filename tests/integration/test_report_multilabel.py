@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import textclass
 from textclass.config.tasks import MULTI_LABEL
@@ -178,9 +179,11 @@ def test_multilabel_run_report(multilabel_run):
     assert set(objective["weights"]) == set(labels)
     diag = json.loads((run / "diagnostics.json").read_text())
     data = json.loads((run / "data.json").read_text())
+    config = yaml.safe_load((run / "config.yaml").read_text())
     again = diagnose(
-        diag["monitor"], multilabel_run.history, metrics, diag["integrity"], data, loss=diag["loss"]
-    )
+        diag["monitor"], multilabel_run.history, metrics, diag["integrity"], data,
+        loss=diag["loss"], config=config,
+    )  # fmt: skip
     assert report["diagnosis"] == [f.to_dict() for f in again]
 
     md = (run / "report.md").read_text()

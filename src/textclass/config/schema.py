@@ -441,6 +441,12 @@ class ThresholdConfig(_Section):
 class EvalConfig(_Section):
     batch_size: int = Field(64, gt=0, description="Texts per forward pass in evaluation.")
     thresholds: ThresholdConfig = ThresholdConfig()
+    baseline: bool = Field(
+        True,
+        description="Fit a TF-IDF + logistic regression baseline (ridge for regression) on the "
+        "same split and test, with a paired bootstrap on the test rows, whether the model beats "
+        "it (metrics.json, the report, the diagnosis). Seconds for 10,000 texts; false skips it.",
+    )
 
 
 class OutputConfig(_Section):

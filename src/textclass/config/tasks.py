@@ -91,6 +91,41 @@ class Task:
     def summary_line(self, metrics: dict[str, Any]) -> str:
         raise NotImplementedError
 
+    def intervals(
+        self,
+        y: np.ndarray,
+        outputs: np.ndarray,
+        labels: Sequence[str],
+        thresholds: np.ndarray | None = None,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """95% percentile bootstrap intervals of the task's main metrics (1000 resamples)."""
+        raise NotImplementedError
+
+    resampled_metrics: ClassVar[tuple[str, ...]]  # what `resampled_score` measures
+
+    def resampled_score(
+        self,
+        y: np.ndarray,
+        outputs: np.ndarray,
+        labels: Sequence[str],
+        idx: np.ndarray,
+        metric: str,
+        thresholds: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """`metric` on each bootstrap resample `idx` (b, n) of the rows, (b,) values: what a
+        paired bootstrap compares."""
+        raise NotImplementedError
+
+    # ---- the linear baseline (textclass.evaluation.baseline) on TF-IDF features
+    linear_name: ClassVar[str]  # e.g. "logistic regression"
+    linear_penalty: ClassVar[tuple[str, tuple[float, ...]]]  # its name, the values tried
+
+    def linear_model(self, penalty: float, seed: int, rows: int, class_weight: Any = None) -> Any:
+        """A scikit-learn estimator for `rows` training texts; `predict_proba` (or `predict`
+        without probabilities) gives what `outputs` gives for a neural model."""
+        raise NotImplementedError
+
     def predictions_frame(
         self,
         frame: pd.DataFrame,
@@ -131,7 +166,7 @@ class SingleLabel(Task):
         "log_loss",
     )
     history_metrics = ("accuracy", "f1_macro", "f1_weighted", "roc_auc", "log_loss")
-    report_sections = ("classification",)
+    report_sections = ("classification", "baseline")
 
     def targets(self, column: pd.Series, labels: Sequence[str]) -> np.ndarray:
         index = {label: i for i, label in enumerate(labels)}
@@ -157,6 +192,29 @@ class SingleLabel(Task):
     def loss(self, y, outputs) -> float:
         picked = outputs[np.arange(len(outputs)), np.asarray(y)]
         return float(-np.log(np.clip(picked, 1e-12, None)).mean())
+
+    def intervals(self, y, outputs, labels, thresholds=None, seed=0) -> dict[str, Any]:
+        from textclass.evaluation.intervals import bootstrap_intervals
+
+        return bootstrap_intervals(y, self.decide_ids(outputs), list(labels), seed=seed)
+
+    resampled_metrics = _CLASS_METRICS
+
+    def resampled_score(self, y, outputs, labels, idx, metric, thresholds=None) -> np.ndarray:
+        from textclass.evaluation.intervals import class_scores
+
+        return class_scores(y, self.decide_ids(outputs), len(labels), idx)[metric]
+
+    linear_name = "logistic regression"
+    linear_penalty = ("C", (1.0, 4.0, 16.0))
+
+    def linear_model(self, penalty, seed, rows, class_weight=None) -> Any:
+        from sklearn.linear_model import LogisticRegression
+
+        # newton-cg: the multinomial fit of lbfgs, 2-4x faster on TF-IDF features
+        return LogisticRegression(
+            C=penalty, solver="newton-cg", max_iter=1000, class_weight=class_weight
+        )
 
     def summary_line(self, metrics: dict[str, Any]) -> str:
         parts = [f"accuracy {metrics['accuracy']:.4f}", f"macro-F1 {metrics['f1_macro']:.4f}"]
@@ -185,7 +243,7 @@ class MultiLabel(Task):
         "log_loss",
     )
     history_metrics = ("accuracy", "f1_macro", "f1_micro", "f1_samples", "roc_auc", "log_loss")
-    report_sections = ("multilabel", "thresholds")
+    report_sections = ("multilabel", "baseline", "thresholds")
     tuned_thresholds = True
 
     def targets(self, column: pd.Series, labels: Sequence[str]) -> np.ndarray:
@@ -223,6 +281,36 @@ class MultiLabel(Task):
         clipped = np.clip(outputs.astype(np.float64), 1e-7, 1 - 1e-7)
         return float(-(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)).mean())
 
+    def intervals(self, y, outputs, labels, thresholds=None, seed=0) -> dict[str, Any]:
+        from textclass.evaluation.analysis import row_f1
+        from textclass.evaluation.intervals import mean_intervals, multilabel_bootstrap_intervals
+
+        y, decided = np.asarray(y).astype(np.int64), self.decide_ids(outputs, thresholds)
+        per_row = {"hamming_loss": (y != decided).mean(axis=1), "f1_samples": row_f1(y, decided)}
+        return multilabel_bootstrap_intervals(y, decided, list(labels), seed=seed) | mean_intervals(
+            per_row, seed=seed
+        )
+
+    resampled_metrics = (*_CLASS_METRICS, "f1_micro", "f1_samples", "subset_accuracy")
+
+    def resampled_score(self, y, outputs, labels, idx, metric, thresholds=None) -> np.ndarray:
+        from textclass.evaluation.intervals import multilabel_scores
+
+        return multilabel_scores(y, self.decide_ids(outputs, thresholds), idx)[metric]
+
+    linear_name = "logistic regression per label"
+    linear_penalty = ("C", (2.0, 8.0, 32.0))  # rare labels need little regularisation
+
+    def linear_model(self, penalty, seed, rows, class_weight=None) -> Any:
+        """One binary logistic regression per label, fitted by SGD on the same objective
+        (alpha = 1 / (C n)): on multi-label TREC (56 labels) over 30x faster than liblinear,
+        with the same validation F1."""
+        from sklearn.linear_model import SGDClassifier
+        from sklearn.multiclass import OneVsRestClassifier
+
+        alpha = 1.0 / (penalty * max(rows, 1))
+        return OneVsRestClassifier(SGDClassifier(loss="log_loss", alpha=alpha, random_state=seed))
+
     def summary_line(self, metrics: dict[str, Any]) -> str:
         parts = [
             f"micro-F1 {metrics['f1_micro']:.4f}",
@@ -248,7 +336,7 @@ class Regression(Task):
     metrics_lower_is_better = ("loss", "rmse", "mae", "mse")
     selection_metrics = ("rmse", "mae", "r2", "pearson", "spearman", "loss")
     history_metrics = ("rmse", "mae", "r2", "spearman")
-    report_sections = ("regression",)
+    report_sections = ("regression", "baseline")
     has_labels = False
     has_probabilities = False
 
@@ -275,6 +363,27 @@ class Regression(Task):
 
     def loss(self, y, outputs) -> float:
         return float(np.mean((np.asarray(y) - np.asarray(outputs).reshape(-1)) ** 2))
+
+    def intervals(self, y, outputs, labels=(), thresholds=None, seed=0) -> dict[str, Any]:
+        from textclass.evaluation.intervals import regression_intervals
+
+        return regression_intervals(y, np.asarray(outputs).reshape(-1), seed=seed)
+
+    resampled_metrics = ("rmse", "mae", "r2", "pearson", "spearman", "loss")
+
+    def resampled_score(self, y, outputs, labels, idx, metric, thresholds=None) -> np.ndarray:
+        from textclass.evaluation.intervals import regression_scores
+
+        name = "mse" if metric == "loss" else metric  # the loss is the MSE
+        return regression_scores(y, np.asarray(outputs).reshape(-1), idx, (name,))[name]
+
+    linear_name = "ridge regression"
+    linear_penalty = ("alpha", (0.3, 1.0, 3.0))
+
+    def linear_model(self, penalty, seed, rows, class_weight=None) -> Any:
+        from sklearn.linear_model import Ridge
+
+        return Ridge(alpha=penalty, random_state=seed)
 
     def summary_line(self, metrics: dict[str, Any]) -> str:
         parts = [

@@ -7,7 +7,9 @@ and the likely causes in order. The report lists `RULES` as what was checked.
 A check takes the evidence as keywords and names only what it reads (the rest lands in
 `**_`): `monitor` (the training monitor's record, see `monitor.py`), `history` (the
 evaluations during training), `metrics` (per split), `integrity`, `data_stats` (data.json),
-`class_weights`, `loss` (the objective as built), and `task` (the Task object).
+`class_weights`, `loss` (the objective as built), `config` (the run's config as saved) and
+`task` (the Task object). `metrics` holds `validation` and `test`, and `baseline` when the run
+measured one (see `textclass.evaluation.baseline`).
 
 Torch-free: the report imports this module; the monitor that records during training lives
 in `monitor.py`.
@@ -624,6 +626,155 @@ def check_mean_baseline(metrics: dict[str, dict[str, Any]], task: Task, **_) -> 
     return findings
 
 
+@rule(
+    "baseline",
+    "the model does not beat a TF-IDF + linear model baseline fitted on the same split "
+    "(paired bootstrap on the test rows); the likely cause from the run's record",
+)
+def check_baseline(
+    metrics: dict[str, dict[str, Any]],
+    history: list[dict[str, Any]],
+    monitor: dict[str, Any],
+    data_stats: dict[str, Any],
+    task: Task,
+    config: dict[str, Any] | None = None,
+    loss: dict[str, Any] | None = None,
+    **_,
+) -> list[Finding]:
+    """The model's test score not above the baseline's (the 95% interval of the difference
+    includes 0 or lies below it); the causes the record supports, most likely first."""
+    baseline = metrics.get("baseline") or {}
+    c = baseline.get("comparison")
+    if not c or c["verdict"] == "better":
+        return []
+    config = config or {}
+    model, train = config.get("model", {}), config.get("train", {})
+    collapsed = check_collapse({"test": metrics["test"]}, task, loss) if "test" in metrics else []
+    worse = c["verdict"] == "worse"
+    causes = [
+        *_collapse_cause(collapsed),
+        *_truncation_cause(data_stats, model),
+        *_steps_cause(history, monitor, train),
+        *_lr_cause(monitor, model, train),
+        *_baseline_fallback(c, worse),
+    ]
+    interval = "" if c["low"] is None else f" [{c['low']:+.4f}, {c['high']:+.4f}]"
+    penalty = baseline.get("penalty") or {}
+    measured = (
+        f"test {c['metric']} {c['model']:.4f} vs {c['baseline']:.4f} for "
+        f"{baseline.get('description', 'the baseline')} ({penalty.get('name', 'C')}="
+        f"{penalty.get('value', 0):g}): difference {c['difference']:+.4f}{interval} by paired "
+        f"bootstrap over {c['n']:,} test rows"
+    )
+    return [
+        Finding(
+            "baseline",
+            f"The model is {'worse than' if worse else 'no better than'} a TF-IDF baseline",
+            "fail" if worse else "warn",
+            "; ".join([measured, *(seen for seen, _, _ in causes if seen)]),
+            [cause for _, cause, _ in causes],
+            " ".join(dict.fromkeys(fix for _, _, fix in causes[:3])),
+        )
+    ]
+
+
+# Each cause of a model no better than the baseline: (evidence or None, cause, fix).
+Cause = tuple[str | None, str, str]
+MIN_STEPS = 300  # fewer optimizer steps rarely fine-tune an encoder to its best
+
+
+def _collapse_cause(collapsed: list[Finding]) -> list[Cause]:
+    if not collapsed:
+        return []
+    title = collapsed[0].title.lower()
+    return [(title, f"the model collapsed ({title})", "Fix the collapse first (its finding).")]
+
+
+def _truncation_cause(data_stats: dict[str, Any], model: dict[str, Any]) -> list[Cause]:
+    """Much of the training text cut away (no windows), which the baseline reads whole."""
+    lengths = (data_stats.get("token_lengths") or {}).get("train") or {}
+    share = lengths.get("at_cap_share") or 0.0
+    if share < 0.2 or (model.get("window") or {}).get("enabled"):
+        return []
+    cap = model.get("max_length") or lengths.get("max")
+    return [
+        (
+            f"{share:.0%} of the training texts cut at {cap} tokens",
+            f"truncation: {share:.0%} of the training texts are cut at model.max_length={cap}, "
+            "while the baseline reads every word",
+            "Raise model.max_length, or read long texts in windows (model.window.enabled=true).",
+        )
+    ]
+
+
+def _steps_cause(
+    history: list[dict[str, Any]], monitor: dict[str, Any], train: dict[str, Any]
+) -> list[Cause]:
+    """Too little training: few optimizer steps, or the best score at the last evaluation."""
+    steps = history[-1].get("step", 0) if history else len(monitor.get("steps", {}).get("step", []))
+    still_improving = len(history) >= 2 and bool(history[-1].get("is_best"))
+    if steps >= MIN_STEPS and not still_improving:
+        return []
+    said = [f"{steps:,} optimizer steps"] if steps < MIN_STEPS else []
+    if still_improving:
+        said.append("the best validation score at the last evaluation")
+    epochs = train.get("epochs")
+    more = f"train.epochs={2 * epochs:g}" if epochs else "more train.epochs"
+    return [
+        (
+            " and ".join(said),
+            "too little training: " + " and ".join(said),
+            f"Train longer ({more}, or train.max_steps) and keep early stopping on.",
+        )
+    ]
+
+
+def _lr_cause(monitor: dict[str, Any], model: dict[str, Any], train: dict[str, Any]) -> list[Cause]:
+    """A peak learning rate far from what the model family usually needs."""
+    lrs = _finite(monitor.get("steps", {}).get("lr", []))
+    lr = float(lrs.max()) if len(lrs) else train.get("lr")
+    if not lr:
+        return []  # 0: the no-learning rule speaks
+    pretrained = model.get("architecture", "transformer") == "transformer" and model.get(
+        "pretrained", True
+    )
+    low, high, usual = (1e-5, 1e-4, "2e-5 to 5e-5") if pretrained else (1e-4, 1e-2, "about 1e-3")
+    if low <= lr <= high:
+        return []
+    what = "a pretrained encoder" if pretrained else "a model trained from scratch"
+    side = "high" if lr > high else "low"
+    return [
+        (
+            f"peak learning rate {lr:.2g}",
+            f"the learning rate {lr:.2g} is {side} for {what} (usually {usual})",
+            f"Set train.lr in the usual range ({usual}).",
+        )
+    ]
+
+
+def _baseline_fallback(c: dict[str, Any], worse: bool) -> list[Cause]:
+    """Causes that need no evidence from training: a test split too small to tell the two
+    apart, or labels that n-grams capture well."""
+    causes: list[Cause] = []
+    if not worse and c["n"] < 1000:
+        causes.append(
+            (
+                None,
+                f"a small test split: {c['n']:,} rows cannot tell small differences apart",
+                "Evaluate on more labelled rows (a larger data.split.test, or a bigger test file).",
+            )
+        )
+    causes.append(
+        (
+            None,
+            "labels that word and character n-grams capture well (keywords, short texts): a "
+            "bag of n-grams is a strong model here",
+            "Try a larger pretrained encoder (model.name), or keep the simpler model.",
+        )
+    )
+    return causes
+
+
 def diagnose(
     monitor: dict[str, Any],
     history: list[dict[str, Any]],
@@ -632,11 +783,13 @@ def diagnose(
     data_stats: dict[str, Any],
     class_weights: Any = "none",
     loss: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> list[Finding]:
     """Every finding of every registered rule for a finished run, failures first. `loss` is
     the run's objective as recorded in diagnostics.json (`name`, `weights`, `siamese`): it
     shapes the multi-label advice, and Siamese pairs (like sliding windows in `data_stats`)
-    change the batch mix. The task is the one the metrics name (single-label if none)."""
+    change the batch mix. `config` is the run's config as saved (config.yaml). The task is the
+    one the metrics name (single-label if none)."""
     tasks = [m["task"] for m in metrics.values() if m.get("task")]
     evidence = {
         "monitor": monitor,
@@ -646,6 +799,7 @@ def diagnose(
         "data_stats": data_stats,
         "class_weights": class_weights,
         "loss": loss,
+        "config": config or {},
         "task": get_task(tasks[0] if tasks else None),
     }
     findings = [f for r in RULES.values() for f in r.check(**evidence)]

@@ -30,6 +30,7 @@ from textclass.data.prepare import PreparedData, prepare_data
 from textclass.diagnosis.monitor import TrainingMonitor
 from textclass.diagnosis.rules import Finding, diagnose, print_findings
 from textclass.errors import DataError, TextclassError
+from textclass.evaluation.baseline import compare, comparison_line, fit_baseline
 from textclass.evaluation.thresholds import threshold_table, tune_thresholds
 from textclass.inference.classifier import Classifier
 from textclass.models.build import quiet_transformers
@@ -61,7 +62,7 @@ class Evaluation:
     built: Built
     model: torch.nn.Module  # the selected (best) weights, fp32, on the training device
     state: TrainState
-    metrics: dict[str, dict[str, Any]]  # per evaluated split
+    metrics: dict[str, dict[str, Any]]  # per evaluated split; "baseline" when measured
     outputs: dict[str, np.ndarray]  # probabilities or values, per evaluated split
     findings: list[Finding]
     diagnostics: dict[str, Any]
@@ -96,7 +97,7 @@ class Evaluation:
 @dataclass
 class RunResult:
     run_dir: Path
-    metrics: dict[str, dict[str, Any]]  # "validation" and "test"
+    metrics: dict[str, dict[str, Any]]  # "validation", "test" and (eval.baseline) "baseline"
     history: list[dict[str, Any]]
     findings: list[Finding] = field(default_factory=list)  # the diagnosis, failures first
     thresholds: dict[str, Any] | None = None  # multi-label: tuned thresholds vs the default
@@ -194,6 +195,8 @@ def _evaluate_selected(cfg, data, built, fitted, monitor, precision, env) -> Eva
         metrics = {n: {**tuned[n], "loss": m["loss"]} for n, m in metrics.items()}
     for name in EVALUATED_SPLITS:
         log.info("%s: %s", name, task.summary_line(metrics[name]))
+    if cfg.eval.baseline:
+        metrics["baseline"] = measure_baseline(cfg, data, outputs, thresholds)
     evaluated = clf.model.state_dict()
     integrity = {
         "selected_step": fitted.state.best_step,
@@ -206,7 +209,7 @@ def _evaluate_selected(cfg, data, built, fitted, monitor, precision, env) -> Eva
     }
     findings = diagnose(
         monitor, fitted.state.history, metrics, integrity, data.stats,
-        cfg.train.class_weights, fitted.loss,
+        cfg.train.class_weights, fitted.loss, config=cfg.to_dict(),
     )  # fmt: skip
     diagnostics = {
         "monitor": monitor,
@@ -219,6 +222,37 @@ def _evaluate_selected(cfg, data, built, fitted, monitor, precision, env) -> Eva
         cfg, data, built, fitted.model, fitted.state, metrics, outputs, findings, diagnostics,
         precision, env, thresholds, summary,
     )  # fmt: skip
+
+
+def measure_baseline(
+    cfg: RunConfig,
+    data: PreparedData,
+    outputs: dict[str, np.ndarray],
+    thresholds: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The TF-IDF baseline fitted on the same split, and the paired comparison of the model's
+    test `outputs` with it: metrics.json's `baseline`. Data that scikit-learn refuses is
+    recorded and said (`skipped`): a baseline never ends a trained run."""
+    task = get_task(data.task)
+    metric = selection_metric(cfg, data.task)
+    try:
+        baseline = fit_baseline(
+            data, metric, cfg.seed, cfg.train.class_weights, cfg.eval.thresholds
+        )
+    except ValueError as exc:
+        log.warning("baseline not fitted: %s", exc)
+        return {"skipped": f"the baseline could not be fitted: {exc}"}
+    comparison = compare(
+        task, data.targets("test"), outputs["test"], baseline.outputs["test"], data.labels,
+        metric, thresholds, baseline.thresholds, seed=cfg.seed,
+    )  # fmt: skip
+    log.info(
+        "baseline (%s, %s=%g, fitted in %.1f s): test %s",
+        baseline.description, baseline.penalty, baseline.value, baseline.fit_seconds,
+        task.summary_line(baseline.metrics["test"]),
+    )  # fmt: skip
+    log.info("model against baseline: %s", comparison_line(comparison))
+    return {**baseline.to_dict(), "comparison": comparison}
 
 
 def _tune_thresholds(

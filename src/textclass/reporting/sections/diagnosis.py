@@ -22,6 +22,7 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
         run.data,
         run.config["train"].get("class_weights", "none"),
         loss=run.diagnostics.get("loss"),
+        config=run.config,
     )
     return {
         "diagnosis": [f.to_dict() for f in findings],
