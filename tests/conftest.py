@@ -146,3 +146,21 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def hand_written_model(tiny_model_dir: Path, dest: Path, **meta) -> Path:
+    """The tiny BERT as a textclass model directory with a hand-written `textclass.json`
+    (labels fresh/rotten unless `meta` says otherwise): predict and evaluate without training."""
+    import json
+    import shutil
+
+    shutil.copytree(tiny_model_dir, dest)
+    meta = {
+        "task": "single_label",
+        "labels": ["fresh", "rotten"],
+        "columns": {"text": "text", "text_pair": None, "label": "label"},
+        "max_length": 32,
+        **meta,
+    }
+    (dest / "textclass.json").write_text(json.dumps(meta), encoding="utf-8")
+    return dest

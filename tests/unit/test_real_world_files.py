@@ -9,14 +9,13 @@ import gzip
 import io
 import json
 import os
-import shutil
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import hand_written_model, run_cli
 from textclass.config.load import load_config
 from textclass.errors import DataError
 
@@ -173,15 +172,7 @@ def test_a_test_file_with_other_column_names_is_told_to_rename_them(tmp_path):
 @pytest.fixture(scope="module")
 def model(tiny_model_dir, tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("real-world") / "model"
-    shutil.copytree(tiny_model_dir, dest)
-    meta = {
-        "task": "single_label",
-        "labels": ["neg", "pos"],
-        "columns": {"text": "text", "text_pair": None, "label": "label"},
-        "max_length": 32,
-    }
-    (dest / "textclass.json").write_text(json.dumps(meta))
-    return dest
+    return hand_written_model(tiny_model_dir, dest, labels=["neg", "pos"])
 
 
 @pytest.mark.parametrize("name", ["out.parquet", "out.csv.gz", "folder"])

@@ -8,28 +8,18 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import textclass
-from tests.conftest import run_cli
+from tests.conftest import hand_written_model, run_cli
 from textclass.errors import DataError
 
 
 def _model(tiny_model_dir: Path, dest: Path, **meta) -> Path:
-    shutil.copytree(tiny_model_dir, dest)
-    meta = {
-        "task": "single_label",
-        "labels": ["fresh", "rotten"],
-        "columns": {"text": "text", "text_pair": None, "label": "label"},
-        "max_length": 32,
-        **meta,
-    }
-    (dest / "textclass.json").write_text(json.dumps(meta))
-    return dest
+    return hand_written_model(tiny_model_dir, dest, **meta)
 
 
 @pytest.fixture(scope="module")
