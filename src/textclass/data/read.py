@@ -22,7 +22,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -254,10 +254,15 @@ def _decoded_head(path: str, mtime: int, size: int, encoding: str) -> str:
 _SEP_LINE = re.compile(r"^sep=(.)$")
 
 
+def _first_line(path: Path, encoding: str) -> str:
+    """The file's first line (split from the sample's start, not the whole sample)."""
+    return next(iter(_sample(path, encoding)[: 1 << 16].splitlines()), "")
+
+
 def _sep_line(path: Path, kind: str, encoding: str) -> str | None:
     """The separator a first line `sep=;` names (Excel writes and reads that line), or None."""
-    lines = _sample(path, encoding).splitlines()[:1] if kind in ("csv", "tsv") else []
-    found = _SEP_LINE.match(lines[0].strip('"')) if lines else None
+    line = _first_line(path, encoding) if kind in ("csv", "tsv") else ""
+    found = _SEP_LINE.match(line.strip('"'))
     return found.group(1) if found else None
 
 
@@ -270,10 +275,10 @@ def _separator(path: Path, kind: str, encoding: str) -> str:
     if named:
         log.info("%s: the first line `sep=%s` names the separator; read as such.", path, named)
         return named
-    lines = _sample(path, encoding).splitlines()[:1]
-    if kind != "csv" or not lines or "," in lines[0]:
+    header = _first_line(path, encoding)
+    if kind != "csv" or not header or "," in header:
         return sep
-    found = [c for c in _OTHER_SEPARATORS if c in lines[0]]
+    found = [c for c in _OTHER_SEPARATORS if c in header]
     if len(found) == 1:
         log.info("%s: the header has no comma but %r: read as %r-separated.", path, *found * 2)
         return found[0]
@@ -393,25 +398,35 @@ def _read_json(path: Path, encoding: str) -> pd.DataFrame:
     )
 
 
-def _delimited(path: Path, kind: str, encoding: str, size: int | None) -> Iterator[pd.DataFrame]:
-    sep = _separator(path, kind, encoding)
-    options = {
-        "sep": sep,
+def _csv_options(path: Path, kind: str, encoding: str) -> dict[str, Any]:
+    """How pandas reads this CSV/TSV: separator, quoting, a `sep=` line skipped, all cells str."""
+    return {
+        "sep": _separator(path, kind, encoding),
         "dtype": str,
         "keep_default_na": False,
         "encoding": encoding,
         "quoting": _quoting(path, kind, encoding),
         "skiprows": 1 if _sep_line(path, kind, encoding) else 0,
-        "index_col": False,  # never take the first column for an index: the check below
+        "index_col": False,  # never take the first column for an index: _check_first_rows
     }
+
+
+def _csv_source(path: Path, encoding: str) -> Path | IO[str]:
+    """What pandas reads: the path, or for a .zip its one data file (pandas would count
+    Finder's `__MACOSX/` entries as files)."""
+    return _open_text(path, encoding) if path.suffix.lower() == ".zip" else path
+
+
+def _delimited(path: Path, kind: str, encoding: str, size: int | None) -> Iterator[pd.DataFrame]:
+    options = _csv_options(path, kind, encoding)
     _check_first_rows(path, kind, encoding, options)
-    source = _open_text(path, encoding) if path.suffix.lower() == ".zip" else path
+    source = _csv_source(path, encoding)
     if size is None:
         frame = pd.read_csv(source, **options)
         if kind == "tsv" and options["quoting"] != csv.QUOTE_NONE and _swallowed(frame) is not None:
             log.warning("%s: a quote ran over several rows: read again with quotes as text.", path)
             frame = pd.read_csv(
-                _open_text(path, encoding) if source is not path else path,
+                _csv_source(path, encoding),
                 **(options | {"quoting": csv.QUOTE_NONE}),
             )
         yield frame
@@ -540,11 +555,8 @@ def read_columns(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -
     encoding = _encoding(path, encoding)
     with _reading(path, kind, encoding):
         if kind in ("csv", "tsv"):
-            sep = _separator(path, kind, encoding)
-            skip = 1 if _sep_line(path, kind, encoding) else 0
-            header = pd.read_csv(
-                path, sep=sep, encoding=encoding, nrows=0, dtype=str, skiprows=skip
-            )
+            options = _csv_options(path, kind, encoding)
+            header = pd.read_csv(_csv_source(path, encoding), nrows=0, **options)
             return [str(c) for c in header.columns]
         if kind == "jsonl":
             first = next(_jsonl_records(path, encoding), None)
