@@ -85,6 +85,7 @@ def tiny_overrides(model_dir: Path, out: Path) -> list[str]:
         f"model.name={model_dir}",
         "model.max_length=48",
         "train.precision=fp32",
+        "train.epochs=3",  # tests set their length; the default (auto) is for real data
         "train.batch_size=16",
         "train.lr=1e-3",
         "train.warmup_ratio=0",

@@ -79,12 +79,29 @@ def _describe(error: dict[str, Any]) -> str:
     return f"`{key}`: {message}{shown}"
 
 
+def _merge_unions(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One error per key whose type is a union (`train.epochs`: a number or `auto`): pydantic
+    reports each member's failure under a member tag appended to the key."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for error in errors:
+        loc = tuple(error["loc"])
+        tagged = len(loc) > 1 and isinstance(loc[-1], str) and loc[-1] not in _fields_at(loc)
+        if tagged and error["type"] != "extra_forbidden" and loc[-2] in _fields_at(loc[:-1]):
+            loc = loc[:-1]  # a union member's tag, not a key
+            if loc in merged:
+                merged[loc]["msg"] += " or " + error["msg"][0].lower() + error["msg"][1:]
+                continue
+        merged[loc if loc not in merged else (*loc, len(merged))] = {**error, "loc": loc}
+    return list(merged.values())
+
+
 def validate(raw: dict[str, Any], source: str | None = None) -> RunConfig:
     """Validate a raw dict, raising ConfigError with every problem at once."""
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError([_describe(e) for e in exc.errors()], source) from None
+        errors = _merge_unions(exc.errors())
+        raise ConfigError([_describe(e) for e in errors], source) from None
 
 
 def load_config(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
 from textclass.config.tasks import SINGLE_LABEL, TASK_NAMES, TASKS, Task, get_task
 from textclass.errors import ConfigError, did_you_mean
@@ -337,7 +337,11 @@ class SiameseConfig(_Section):
 
 
 class TrainConfig(_Section):
-    epochs: float = Field(3, gt=0, description="Training epochs; may be fractional.")
+    epochs: PositiveFloat | Literal["auto"] = Field(
+        "auto",
+        description="Training epochs (may be fractional); auto: enough for about 300 optimizer "
+        "steps, at least 3 and at most 10 (small data sets train longer).",
+    )
     max_steps: int | None = Field(
         None, gt=0, description="Optimizer steps; overrides `epochs` when set."
     )

@@ -25,7 +25,7 @@ from textclass.models import build as models
 from textclass.training.callbacks import Callback
 from textclass.training.loop import train_loader
 from textclass.training.losses import build_loss
-from textclass.training.optim import make_optimizer
+from textclass.training.optim import make_optimizer, total_steps
 from textclass.workflows.build import build
 from textclass.workflows.train import prepare
 
@@ -218,7 +218,7 @@ def doctor(
             None, model=model, optimizer=optimizer, train_data=train_data, labels=data.labels
         )
     steps_per_epoch = math.ceil(len(loader) / cfg.train.grad_accum_steps)
-    total = cfg.train.max_steps or max(1, math.ceil(cfg.train.epochs * steps_per_epoch))
+    total = total_steps(cfg.train, steps_per_epoch)
 
     checks = _head_check(model, optimizer)
     checks.append(_schedule_check(cfg, optimizer, total))

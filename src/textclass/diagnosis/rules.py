@@ -457,6 +457,38 @@ def check_convergence(history: list[dict[str, Any]], **_) -> list[Finding]:
     return findings
 
 
+@rule(
+    "still_improving",
+    "training ended with the best validation score at its last evaluation: more epochs would "
+    "likely help",
+)
+def check_still_improving(
+    history: list[dict[str, Any]], config: dict[str, Any] | None = None, **_
+) -> list[Finding]:
+    """The run ran out of steps, not out of improvement: the last of two or more evaluations
+    was the best so far (early stopping, had it fired, would have ended on a worse one)."""
+    if len(history) < 2 or not history[-1].get("is_best"):
+        return []
+    metric = ((config or {}).get("train") or {}).get("metric") or "loss"
+    key = f"val_{metric}" if f"val_{metric}" in history[-1] else "val_loss"
+    values = ", ".join(f"{h[key]:.4f}" for h in history[-4:])
+    last = history[-1]
+    suggested = max(2, math.ceil(2 * last["epoch"]))
+    return [
+        Finding(
+            "still_improving",
+            "Validation was still improving when training ended",
+            "warn",
+            f"validation {key.removeprefix('val_')} at the last evaluations: {values}; the best "
+            f"is the last one (epoch {last['epoch']:g}, step {last['step']:,})",
+            ["too few epochs or steps for this data set and learning rate"],
+            f"Train longer, e.g. train.epochs={suggested} (about twice as long; or a larger "
+            "train.max_steps), with early stopping on (train.early_stopping.patience=2) so the "
+            "best checkpoint is kept.",
+        )
+    ]
+
+
 DATA_WAIT_WARN = 0.2  # share of training time spent waiting for batches
 
 
@@ -718,8 +750,8 @@ def _steps_cause(
     said = [f"{steps:,} optimizer steps"] if steps < MIN_STEPS else []
     if still_improving:
         said.append("the best validation score at the last evaluation")
-    epochs = train.get("epochs")
-    more = f"train.epochs={2 * epochs:g}" if epochs else "more train.epochs"
+    done = history[-1].get("epoch") if history else None
+    more = f"train.epochs={max(2, math.ceil(2 * done))}" if done else "more train.epochs"
     return [
         (
             " and ".join(said),

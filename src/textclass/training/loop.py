@@ -42,7 +42,13 @@ from textclass.training.checkpoints import (
     load_checkpoint,
 )
 from textclass.training.losses import Loss, SiameseLoss, build_loss
-from textclass.training.optim import gradual_unfreezing, make_optimizer, make_scheduler
+from textclass.training.optim import (
+    gradual_unfreezing,
+    make_optimizer,
+    make_scheduler,
+    planned_epochs,
+    total_steps,
+)
 from textclass.training.state import TrainState
 
 log = logging.getLogger(__name__)
@@ -230,7 +236,12 @@ class _Run:
         optimizer = make_optimizer(ctx.model, tcfg.lr, tcfg.weight_decay, tcfg.layer_lr_decay)
         self.model, self.optimizer, self.loader = acc.prepare(ctx.model, optimizer, loader)
         self.steps_per_epoch = max(1, math.ceil(len(self.loader) / tcfg.grad_accum_steps))
-        total = tcfg.max_steps or max(1, math.ceil(tcfg.epochs * self.steps_per_epoch))
+        total = total_steps(tcfg, self.steps_per_epoch)
+        if tcfg.epochs == "auto" and not tcfg.max_steps:
+            log.info(
+                "train.epochs auto: %g epochs of %d steps (at least a few hundred steps, 3-10 "
+                "epochs)", planned_epochs("auto", self.steps_per_epoch), self.steps_per_epoch,
+            )  # fmt: skip
         self.scheduler = make_scheduler(self.optimizer, tcfg, total)
         acc.register_for_checkpointing(self.scheduler)
         self.loss_fn: Loss | SiameseLoss = build_loss(

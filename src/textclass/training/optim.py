@@ -3,6 +3,8 @@ warm-up schedules, ULMFiT-style gradual unfreezing."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from transformers import get_scheduler
 
@@ -47,6 +49,28 @@ def make_optimizer(
         return torch.optim.AdamW(groups, lr=lr, fused=True)
     except (RuntimeError, TypeError):  # fused kernels absent for this device/dtype
         return torch.optim.AdamW(groups, lr=lr)
+
+
+# train.epochs=auto: enough epochs for MIN_STEPS optimizer steps, within AUTO_EPOCHS. A few hundred
+# steps is what fine-tuning an encoder usually needs (small data sets gain from training longer:
+# Mosbach et al. 2021, Zhang et al. 2021); large ones keep the usual 3 epochs.
+MIN_STEPS = 300
+AUTO_EPOCHS = (3, 10)
+
+
+def planned_epochs(epochs: float | str, steps_per_epoch: int) -> float:
+    """`train.epochs` as a number: itself, or for `auto` the epochs that give at least
+    MIN_STEPS optimizer steps, no fewer than 3 and no more than 10."""
+    if epochs != "auto":
+        return float(epochs)
+    low, high = AUTO_EPOCHS
+    return float(min(max(low, math.ceil(MIN_STEPS / max(1, steps_per_epoch))), high))
+
+
+def total_steps(tcfg: TrainConfig, steps_per_epoch: int) -> int:
+    """Optimizer steps of the whole run: `train.max_steps`, else the planned epochs'."""
+    epochs = planned_epochs(tcfg.epochs, steps_per_epoch)
+    return tcfg.max_steps or max(1, math.ceil(epochs * steps_per_epoch))
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, tcfg: TrainConfig, total_steps: int):

@@ -3,6 +3,7 @@ convergence, the generalisation gap, stability, then the task sections' own."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,7 +43,7 @@ def _convergence(history: list[dict], train: dict[str, Any], lower_is_better) ->
         if best_i == len(values) - 1 and recent > 0.01:
             out.append(
                 f"Still improving at the end (validation {metric} +{recent:.3f} in the last "
-                f"evaluation): more epochs may help (train.epochs={train['epochs'] + 1:g})."
+                f"evaluation): more epochs may help (train.epochs={math.ceil(2 * history[-1]['epoch'])})."
             )
         elif best_i < len(values) - 1:
             out.append(
