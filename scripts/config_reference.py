@@ -50,10 +50,10 @@ Any key can be overridden on the command line as `section.key=value` (values are
 unknown keys forbidden) and every problem is reported at once:
 
 ```
-$ textclass train configs/rotten_tomatoes.yaml train.lrr=1 train.batch_size=abc model.nmae=x
+$ textclass train configs/rotten_tomatoes.yaml train.lrr=1 train.batch_size=0 model.nmae=x
 error: 3 problem(s) in configs/rotten_tomatoes.yaml:
   - unknown key `model.nmae`. Did you mean `name`?
-  - `train.batch_size`: Input should be a valid integer, unable to parse string as an integer (got 'abc')
+  - `train.batch_size`: Input should be greater than 0 (got 0)
   - unknown key `train.lrr`. Did you mean `lr`?
 ```
 
