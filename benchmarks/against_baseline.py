@@ -137,7 +137,11 @@ def read_run(run: Path) -> dict[str, Any]:
         "resolved": {
             "max_length": config["model"]["max_length"],
             "truncation": config["model"].get("truncation"),
-            "length_choice": data.get("max_length"),
+            "head_tokens": config["model"].get("head_tokens"),
+            "length_choice": {
+                k: v for k, v in (data.get("truncation") or {}).items() if k != "splits"
+            },
+            "cut": ((data.get("truncation") or {}).get("splits") or {}).get("train"),
             "epochs_run": history["history"][-1]["epoch"] if history.get("history") else None,
             "steps": history.get("global_step"),
             "steps_per_epoch": history.get("steps_per_epoch"),

@@ -14,7 +14,7 @@ from tests.unit.fake_runs import write_classification_run
 from textclass.config.load import load_config
 from textclass.config.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from textclass.data.prepare import prepare_data
-from textclass.diagnosis.rules import check_baseline
+from textclass.diagnosis.rules import check_baseline, check_truncation
 from textclass.evaluation.baseline import compare, fit_baseline
 from textclass.evaluation.intervals import paired_bootstrap
 from textclass.reporting.build import build_report, write_report
@@ -224,7 +224,10 @@ def test_baseline_rule_names_truncation_and_learning_rate_from_the_record():
         "model": {"architecture": "transformer", "pretrained": True, "max_length": 64},
         "train": {"epochs": 3, "lr": 1e-3},
     }
-    data = {"token_lengths": {"train": {"at_cap_share": 0.45, "max": 64}}}
+    train_cut = {"texts": 100, "texts_longer": 70, "tokens": 20000, "tokens_dropped": 9000}
+    train_cut |= {"texts_longer_share": 0.7, "tokens_dropped_share": 0.45}
+    record = {"max_length": 64, "strategy": "head", "position_limit": 512, "reason": "set"}
+    data = {"truncation": {**record, "splits": {"train": train_cut}}}
     history = [{"step": 900, "is_best": True}, {"step": 1800, "is_best": False}]
     (finding,) = check_baseline(
         metrics=metrics,
@@ -235,17 +238,21 @@ def test_baseline_rule_names_truncation_and_learning_rate_from_the_record():
         config=config,
     )
     assert finding.severity == "warn" and "no better than" in finding.title
-    assert finding.causes[0].startswith("truncation: 45% of the training texts are cut at")
+    assert finding.causes[0].startswith("truncation: 45% of the training text is cut away")
     assert "learning rate 0.001 is high for a pretrained encoder" in finding.causes[1]
     assert "too little training" not in " ".join(finding.causes)  # 1,800 steps, past its best
     assert "model.max_length" in finding.recommendation and "train.lr" in finding.recommendation
-    assert "45% of the training texts cut at 64 tokens" in finding.evidence
-    # Windows read the whole text: truncation is then no cause.
-    config["model"]["window"] = {"enabled": True}
+    assert "model.truncation=windows" in finding.recommendation
+    assert "45% of the training tokens not read (head, 64 tokens)" in finding.evidence
+    (warning,) = check_truncation(data_stats=data)
+    assert "9,000 of 20,000 training tokens (45%)" in warning.evidence
+    # Windows that read (nearly) the whole text: truncation is then no cause.
+    train_cut["tokens_dropped_share"] = 0.01
     (finding,) = check_baseline(
         metrics=metrics, history=history, monitor={}, data_stats=data, task=SINGLE_LABEL,
         config=config,
     )  # fmt: skip
+    assert check_truncation(data_stats=data) == []
     assert not any("truncation" in c for c in finding.causes)
 
 

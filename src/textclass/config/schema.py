@@ -192,7 +192,9 @@ class BiLSTMConfig(_Section):
 class WindowConfig(_Section):
     """Texts longer than max_length: cut into overlapping windows whose logits are aggregated."""
 
-    enabled: bool = Field(False, description="Cut long texts into windows.")
+    enabled: bool = Field(
+        False, description="Same as `model.truncation=windows` (kept for older configs)."
+    )
     stride: int = Field(
         64,
         gt=0,
@@ -233,8 +235,33 @@ class ModelConfig(_Section):
     num_layers: int | None = Field(
         None, gt=0, description="Keep only the first N encoder layers; null: all."
     )
-    max_length: int = Field(
-        128, gt=1, le=8192, description="Tokens per text (pair) after truncation."
+    max_length: int | Literal["auto"] = Field(
+        "auto",
+        description="Tokens per text (pair), special tokens included: 8 to 8192, or auto: cover "
+        "`length_percentile` % of the training texts (rounded up to a multiple of 8, at least "
+        "16), capped by the encoder's position limit (512 for the BiLSTM); printed and recorded "
+        "in data.json with the share of texts and tokens still cut.",
+    )
+    length_percentile: float = Field(
+        95,
+        gt=0,
+        le=100,
+        description="With max_length auto: the share of training texts (in %) that fit whole.",
+    )
+    truncation: Literal["auto", "head", "tail", "head+tail", "windows"] = Field(
+        "auto",
+        description="What a text longer than max_length keeps: head (its first tokens), tail "
+        "(its last), head+tail (the first `head_tokens` and the last; Sun et al. 2019), windows "
+        "(all of it, in overlapping windows: `window`). auto: head when the training texts fit "
+        "(their `length_percentile` length is within max_length), windows when the median "
+        "text is over twice max_length, else head+tail; the choice and why are recorded. Text "
+        "pairs are always cut head-first (longest text first).",
+    )
+    head_tokens: int | None = Field(
+        None,
+        gt=0,
+        description="head+tail: tokens kept from the start; the rest of max_length comes "
+        "from the end. null: a quarter of max_length (Sun et al.: 128 of 512).",
     )
     dropout: float | None = Field(
         None, ge=0, lt=1, description="Hidden dropout; null keeps the model's."
@@ -275,12 +302,30 @@ class ModelConfig(_Section):
                     "with model.architecture=bilstm, "
                     + "; ".join(f"model.{k} does not apply ({meant[k]})" for k in wrong)
                 )
-        if self.window.enabled and self.window.stride > self.max_length // 2:
+        if self.window.enabled and self.truncation not in ("auto", "windows"):
+            raise ValueError(
+                f"model.window.enabled=true asks for windows, but model.truncation="
+                f"{self.truncation}; set one of them (model.truncation=windows alone is enough)"
+            )
+        fixed = isinstance(self.max_length, int)
+        if fixed and not 8 <= self.max_length <= 8192:
+            raise ValueError(f"model.max_length={self.max_length}: use 8 to 8192, or auto")
+        if fixed and self.windows and self.window.stride > self.max_length // 2:
             raise ValueError(
                 f"model.window.stride={self.window.stride} must be at most half of "
                 f"model.max_length={self.max_length} (consecutive windows share `stride` tokens)"
             )
+        if fixed and self.head_tokens is not None and self.head_tokens >= self.max_length - 2:
+            raise ValueError(
+                f"model.head_tokens={self.head_tokens} leaves no room for the tail within "
+                f"model.max_length={self.max_length}"
+            )
         return self
+
+    @property
+    def windows(self) -> bool:
+        """Long texts are read in sliding windows (model.window.enabled is the older way)."""
+        return self.truncation == "windows" or self.window.enabled
 
 
 class EarlyStoppingConfig(_Section):
@@ -487,10 +532,12 @@ class RunConfig(_Section):
                 "train.unfreeze_layers_per_epoch needs model.freeze=none "
                 f"(got {self.model.freeze}): unfreezing starts from the head alone anyway"
             )
-        if self.model.window.enabled and self.data.text_pair_column:
+        single_only = self.model.truncation in ("tail", "head+tail") or self.model.windows
+        if self.data.text_pair_column and single_only:
             raise ValueError(
-                "model.window works on single texts; with data.text_pair_column set, disable "
-                "it (pairs are truncated to model.max_length)"
+                f"model.truncation={'windows' if self.model.windows else self.model.truncation} "
+                "works on single texts; with "
+                "data.text_pair_column set use head or auto (pairs are cut longest text first)"
             )
         if self.train.gradient_checkpointing and self.model.architecture == "bilstm":
             raise ValueError(

@@ -8,12 +8,14 @@ be deterministic per (seed, epoch) so that a resumed run sees exactly the batche
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from textclass.config.schema import WindowConfig
+from textclass.data import length
 
 MEGA_BATCHES = 50  # batches per length-sorted block: random enough, little padding
 
@@ -40,6 +42,7 @@ class EncodedTexts(Dataset):
         self.aggregate = aggregate
         self.lengths = np.fromiter((len(ids) for ids in encoding["input_ids"]), dtype=np.int64)
         self.window_stats: dict[str, int] | None = None  # set by `encode` with windows
+        self.cut_stats: dict[str, Any] | None = None  # set by `encode`: texts and tokens cut
 
     @property
     def num_texts(self) -> int:
@@ -75,27 +78,78 @@ def encode(
     max_length: int,
     labels: np.ndarray | None = None,
     window: WindowConfig | None = None,
+    truncation: str = "head",
+    head_tokens: int | None = None,
 ) -> EncodedTexts:
     """Tokenize all texts in one fast batched call; truncation only, padding comes later.
 
-    With an enabled `window`, a text longer than `max_length` tokens becomes overlapping
-    windows (`stride` tokens shared, at most `max_windows`), each framed by the special tokens.
+    `truncation`: head, tail or head+tail (the first `head_tokens` and the last) cut each text
+    to `max_length` tokens, special tokens included (`textclass.data.length`); windows (or an
+    enabled `window`) makes a longer text overlapping windows (`stride` tokens shared, at most
+    `max_windows`), each framed by the special tokens. Text pairs are cut longest text first.
+    The returned dataset's `cut_stats` counts the texts cut and the tokens they lost.
     """
-    kwargs = {}
-    if window is not None and window.enabled:
-        kwargs = {"return_overflowing_tokens": True, "stride": window.stride}
+    window = window or WindowConfig()
+    if window.enabled:
+        truncation = "windows"
+    if pairs is not None:
+        return _encode_pairs(tokenizer, texts, pairs, max_length, labels)
+    whole = length.tokenize(tokenizer, texts)
+    prefix, suffix, types = _layout(tokenizer)
+    specials = len(prefix) + len(suffix)
+    full = np.fromiter((len(ids) + specials for ids in whole), dtype=np.int64, count=len(whole))
+    keep = max_length - specials
+    if truncation == "windows":
+        dataset = _windows(tokenizer, texts, max_length, labels, window)
+        step = keep - window.stride  # new tokens per further window
+        covered = keep + (window.max_windows - 1) * step + specials
+        dataset.cut_stats = length.cut_stats(full, max_length, np.minimum(full, covered))
+        return dataset
+    ids = [prefix + length.cut(t, keep, truncation, head_tokens) + suffix for t in whole]
+    encoding = {"input_ids": ids}
+    if types:
+        encoding["token_type_ids"] = [[0] * len(row) for row in ids]
+    dataset = EncodedTexts(encoding, labels)
+    dataset.cut_stats = length.cut_stats(full, max_length, dataset.lengths)
+    return dataset
+
+
+def _layout(tokenizer) -> tuple[list[int], list[int], bool]:
+    """Special tokens around a single text, and whether the model takes token_type_ids."""
+    prefix, suffix = length.special_layout(tokenizer)
+    return prefix, suffix, "token_type_ids" in tokenizer("a")
+
+
+def _encode_pairs(tokenizer, texts, pairs, max_length, labels) -> EncodedTexts:
     encoded = tokenizer(
         list(texts),
-        list(pairs) if pairs is not None else None,
+        list(pairs),
         truncation=True,
         max_length=max_length,
         padding=False,
         return_attention_mask=False,
-        **kwargs,
     )
     keep = {k: encoded[k] for k in ("input_ids", "token_type_ids") if k in encoded}
-    if not kwargs:
-        return EncodedTexts(keep, labels)
+    dataset = EncodedTexts(keep, labels)
+    whole = tokenizer(
+        list(texts), list(pairs), truncation=False, verbose=False, return_attention_mask=False
+    )["input_ids"]
+    full = np.fromiter((len(ids) for ids in whole), dtype=np.int64, count=len(whole))
+    dataset.cut_stats = length.cut_stats(full, max_length, dataset.lengths)
+    return dataset
+
+
+def _windows(tokenizer, texts, max_length, labels, window: WindowConfig) -> EncodedTexts:
+    encoded = tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_overflowing_tokens=True,
+        stride=window.stride,
+    )
+    keep = {k: encoded[k] for k in ("input_ids", "token_type_ids") if k in encoded}
     owner = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)  # non-decreasing
     per_text = np.bincount(owner, minlength=len(texts))
     # Rank of each window within its text; windows past max_windows are dropped.

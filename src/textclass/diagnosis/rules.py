@@ -722,19 +722,68 @@ def _collapse_cause(collapsed: list[Finding]) -> list[Cause]:
     return [(title, f"the model collapsed ({title})", "Fix the collapse first (its finding).")]
 
 
+TRUNCATION_WARN = 0.2  # share of the training tokens the model never reads
+
+
+def _dropped(data_stats: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """data.json's truncation record and its training split's counts (empty when absent)."""
+    t = data_stats.get("truncation") or {}
+    return t, (t.get("splits") or {}).get("train") or {}
+
+
+def _truncation_fix(t: dict[str, Any]) -> str:
+    cap, strategy = t.get("max_length"), t.get("strategy")
+    limit = t.get("position_limit") or 512
+    steps = []
+    if cap and cap < limit:
+        steps.append(f"raise model.max_length (up to {limit}, or auto)")
+    if strategy != "windows":
+        steps.append("read whole texts in windows (model.truncation=windows)")
+    if strategy == "head":
+        steps.append("keep the start and the end (model.truncation=head+tail)")
+    return "; ".join(steps).capitalize() + "." if steps else "Raise model.window.max_windows."
+
+
 def _truncation_cause(data_stats: dict[str, Any], model: dict[str, Any]) -> list[Cause]:
-    """Much of the training text cut away (no windows), which the baseline reads whole."""
-    lengths = (data_stats.get("token_lengths") or {}).get("train") or {}
-    share = lengths.get("at_cap_share") or 0.0
-    if share < 0.2 or (model.get("window") or {}).get("enabled"):
+    """Much of the training text never read, which the baseline reads whole."""
+    t, train = _dropped(data_stats)
+    share = train.get("tokens_dropped_share") or 0.0
+    if share < TRUNCATION_WARN:
         return []
-    cap = model.get("max_length") or lengths.get("max")
     return [
         (
-            f"{share:.0%} of the training texts cut at {cap} tokens",
-            f"truncation: {share:.0%} of the training texts are cut at model.max_length={cap}, "
+            f"{share:.0%} of the training tokens not read ({t.get('strategy')}, "
+            f"{t.get('max_length')} tokens)",
+            f"truncation: {share:.0%} of the training text is cut away "
+            f"(model.truncation={t.get('strategy')}, model.max_length={t.get('max_length')}), "
             "while the baseline reads every word",
-            "Raise model.max_length, or read long texts in windows (model.window.enabled=true).",
+            _truncation_fix(t),
+        )
+    ]
+
+
+@rule(
+    "truncation",
+    f"over {TRUNCATION_WARN:.0%} of the training tokens cut away by model.max_length and "
+    "model.truncation",
+)
+def check_truncation(data_stats: dict[str, Any], **_) -> list[Finding]:
+    """Long texts the model mostly never reads (data.json `truncation`)."""
+    t, train = _dropped(data_stats)
+    share = train.get("tokens_dropped_share") or 0.0
+    if share < TRUNCATION_WARN:
+        return []
+    return [
+        Finding(
+            "truncation",
+            "Much of the training text is never read",
+            "warn",
+            f"{train['tokens_dropped']:,} of {train['tokens']:,} training tokens ({share:.0%}) "
+            f"are cut away; {train['texts_longer']:,} of {train['texts']:,} texts are longer "
+            f"than {t['max_length']} tokens ({t['reason']})",
+            ["texts longer than the input length, cut by the truncation strategy"],
+            _truncation_fix(t)
+            + " Compare with the baseline, which reads every word (eval.baseline).",
         )
     ]
 

@@ -62,6 +62,9 @@ class Classifier:
         self.task = get_task(self.meta.get("task"))
         window = self.meta.get("window")
         self.window = WindowConfig(**window) if window else None  # sliding windows, long texts
+        # What a longer text keeps (older model directories: windows or the head).
+        self.truncation = self.meta.get("truncation") or ("windows" if window else "head")
+        self.head_tokens = self.meta.get("head_tokens")
         # Multi-label decision thresholds, saved as {label: threshold}; 0.5 where absent.
         saved = self.meta.get("thresholds") or {}
         self.thresholds = np.array([float(saved.get(label, 0.5)) for label in self.labels])
@@ -152,7 +155,10 @@ class Classifier:
             raise TextclassError(
                 f"{len(texts)} texts but {len(pairs)} text pairs; they must match."
             )
-        dataset = encode(self.tokenizer, texts, pairs, self.max_length, window=self.window)
+        dataset = encode(
+            self.tokenizer, texts, pairs, self.max_length, None, self.window, self.truncation,
+            self.head_tokens,
+        )  # fmt: skip
         logits = predict_logits(
             self.model,
             dataset,

@@ -92,11 +92,13 @@ def build_tokenizer(cfg: ModelConfig, train_texts: list[str]):
     """The tokenizer of a run: the pretrained model's, or (from-scratch architectures) one
     trained on the training texts. Its `model_max_length` is the run's `model.max_length`, so
     the saved tokenizer truncates for a plain `transformers` user as the run did."""
+    fixed = cfg.max_length if isinstance(cfg.max_length, int) else None  # auto: set by `build`
     if cfg.architecture == "transformer":
         tokenizer = load_tokenizer(cfg.name)
-        tokenizer.model_max_length = cfg.max_length
+        if fixed:
+            tokenizer.model_max_length = fixed
         return tokenizer
-    return train_tokenizer(train_texts, cfg.tokenizer, cfg.max_length)
+    return train_tokenizer(train_texts, cfg.tokenizer, fixed or 512)
 
 
 def _model_config(cfg: ModelConfig, labels: list[str]) -> PretrainedConfig:

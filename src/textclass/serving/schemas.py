@@ -148,6 +148,7 @@ class ModelInfo(BaseModel):
     labels: list[str]
     text_pair: bool
     max_length: int
+    truncation: str = Field(description="What a longer text keeps: head, tail, head+tail, windows.")
     backend: str
     precision: str
     quantize: str | None

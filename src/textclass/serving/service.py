@@ -82,6 +82,7 @@ def model_info(clf: Classifier, model_dir: Path | None) -> dict[str, Any]:
         "labels": list(clf.labels),
         "text_pair": bool(clf.columns.get("text_pair")),
         "max_length": clf.max_length,
+        "truncation": getattr(clf, "truncation", "head"),  # duck-typed classifiers too
         "backend": backend,
         "precision": quantize or clf.precision,
         "quantize": quantize,

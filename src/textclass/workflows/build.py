@@ -6,17 +6,23 @@ checks is exactly what training builds.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from textclass.config.schema import RunConfig, WindowConfig
+from textclass.config.schema import ModelConfig, RunConfig, WindowConfig
 from textclass.config.tasks import SINGLE_LABEL, Task
+from textclass.data import length
 from textclass.data.encode import EncodedTexts, encode, first_windows
+from textclass.data.length import LengthChoice
 from textclass.data.prepare import PreparedData, label_targets
+from textclass.errors import TextclassError
 from textclass.models.build import build_model, build_tokenizer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,11 +50,15 @@ def encode_split(
     max_length: int,
     task: Task | str = SINGLE_LABEL,
     window: WindowConfig | None = None,
+    truncation: str = "head",
+    head_tokens: int | None = None,
 ) -> EncodedTexts:
     """One split's texts (and pairs) as token ids, with the task's targets."""
     y = label_targets(frame, labels, task) if "label" in frame.columns else None
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
-    return encode(tokenizer, frame["text"].tolist(), pairs, max_length, y, window)
+    return encode(
+        tokenizer, frame["text"].tolist(), pairs, max_length, y, window, truncation, head_tokens
+    )
 
 
 def length_stats(lengths: np.ndarray, cap: int) -> dict[str, Any]:
@@ -65,20 +75,75 @@ def length_stats(lengths: np.ndarray, cap: int) -> dict[str, Any]:
     }
 
 
+def training_lengths(tokenizer, frame: pd.DataFrame) -> np.ndarray:
+    """Each training text's (pair's) whole length in tokens, special tokens included."""
+    if "text_pair" in frame.columns:
+        ids = tokenizer(
+            frame["text"].tolist(),
+            frame["text_pair"].tolist(),
+            truncation=False,
+            verbose=False,
+            return_attention_mask=False,
+        )["input_ids"]
+        return np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
+    prefix, suffix = length.special_layout(tokenizer)
+    whole = length.tokenize(tokenizer, frame["text"].tolist())
+    extra = len(prefix) + len(suffix)
+    return np.fromiter((len(i) + extra for i in whole), dtype=np.int64, count=len(whole))
+
+
+def choose_length(cfg: ModelConfig, tokenizer, model, train: pd.DataFrame) -> LengthChoice:
+    """`model.max_length` and `model.truncation` for this run (auto: from the training texts),
+    logged with the reason."""
+    limit = length.position_limit(
+        tokenizer, model.config if cfg.architecture == "transformer" else None
+    )
+    choice = length.resolve(
+        cfg, training_lengths(tokenizer, train), limit, "text_pair" in train.columns, cfg.name
+    )
+    if choice.truncation == "windows" and cfg.window.stride > choice.max_length // 2:
+        raise TextclassError(
+            f"model.window.stride={cfg.window.stride} must be at most half of max_length "
+            f"{choice.max_length} ({choice.reason}): lower model.window.stride or raise "
+            "model.max_length"
+        )
+    log.info("input length: %s", choice.reason)
+    return choice
+
+
 def build(cfg: RunConfig, data: PreparedData) -> Built:
     """Tokenizer (pretrained, or learnt from the training texts), model with the task's head,
-    and every split encoded (sliding windows when configured)."""
+    input length and truncation (resolved into `cfg.model`, so the saved config reruns the
+    same), and every split encoded."""
     tokenizer = build_tokenizer(cfg.model, training_texts(data.splits["train"]))
     model = build_model(cfg.model, data.labels, tokenizer, data.label_prior(), task=data.task)
-    window, cap = cfg.model.window, cfg.model.max_length
+    choice = choose_length(cfg.model, tokenizer, model, data.splits["train"])
+    # Resolved in place, as train.metric is: config.yaml, the report and the model read ints.
+    cfg.model.max_length = choice.max_length
+    cfg.model.truncation = choice.truncation
+    cfg.model.head_tokens = choice.head_tokens
+    tokenizer.model_max_length = choice.max_length
+    window, cap = cfg.model.window, choice.max_length
+    how = (window, choice.truncation, choice.head_tokens)
     encoded = {
-        name: encode_split(tokenizer, frame, data.labels, cap, data.task, window)
+        name: encode_split(tokenizer, frame, data.labels, cap, data.task, *how)
         for name, frame in data.splits.items()
     }
+    cuts = {name: enc.cut_stats for name, enc in encoded.items()}
     stats: dict[str, Any] = {
-        "token_lengths": {name: length_stats(enc.lengths, cap) for name, enc in encoded.items()}
+        "token_lengths": {name: length_stats(enc.lengths, cap) for name, enc in encoded.items()},
+        "truncation": {**choice.record, "splits": cuts},
     }
-    if window.enabled:
+    dropped = cuts["train"]["tokens_dropped_share"]
+    if dropped > length.DROPPED_WARNING:
+        log.warning(
+            "%.0f%% of the training tokens are cut away (%s, max_length %d): see the report's "
+            "Truncation section",
+            100 * dropped,
+            choice.truncation,
+            cap,
+        )
+    if choice.truncation == "windows":
         stats["windows"] = {name: enc.window_stats for name, enc in encoded.items()}
         if window.train == "first":
             encoded["train"] = first_windows(encoded["train"])

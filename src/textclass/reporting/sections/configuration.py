@@ -51,13 +51,15 @@ def model_keys(model: dict[str, Any]) -> dict[str, Any]:
     """model.* settings that apply to this run's architecture (flattened)."""
     flat = flatten(model)
     bilstm = model.get("architecture") == "bilstm"
-    windows = (model.get("window") or {}).get("enabled")
+    windows = (model.get("window") or {}).get("enabled") or model.get("truncation") == "windows"
 
     def applies(key: str) -> bool:
         if key.startswith(("bilstm.", "tokenizer.")):
             return bilstm
         if key.startswith("window.") and key != "window.enabled":
             return bool(windows)
+        if key == "head_tokens":
+            return model.get("truncation") == "head+tail"
         return not (bilstm and key in ("name", "pretrained", "num_layers", "attention_dropout"))
 
     return {k: v for k, v in flat.items() if applies(k)}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from textclass.config.tasks import MULTI_LABEL, get_task
 from textclass.reporting.format import Block, fmt
-from textclass.reporting.sections import windows
+from textclass.reporting.sections import truncation, windows
 
 if TYPE_CHECKING:
     from textclass.reporting.build import Run
@@ -23,6 +23,7 @@ def blocks(report: dict[str, Any]) -> list[Block]:
     d = report["data"]
     b: list[Block] = [("h2", "Data"), *_counts(report)]
     b += _token_lengths(d.get("token_lengths", {}), report["model"]["max_length"])
+    b += truncation.blocks(report)
     b += windows.blocks(report)
     b += _cleaning(d.get("cleaning", {}), d.get("cleaning_settings"))
     overlap = d.get("cross_split_duplicates", {})

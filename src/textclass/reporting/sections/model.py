@@ -67,13 +67,19 @@ def _bilstm(mc: dict[str, Any], arch: str, layers: Any) -> dict[str, Any]:
 
 def _long_texts(mc: dict[str, Any]) -> str:
     w = mc.get("window") or {}
-    if not w.get("enabled"):
-        return f"truncated to the first {mc['max_length']} tokens"
-    return (
-        f"sliding windows of {mc['max_length']} tokens sharing {w.get('stride')} tokens, at "
-        f"most {w.get('max_windows')} per text, logits aggregated by {w.get('aggregate')}"
-        + (f"; training on {w['train']} windows" if w.get("train") else "")
-    )
+    cap, strategy = mc["max_length"], mc.get("truncation") or "head"
+    if w.get("enabled") or strategy == "windows":
+        return (
+            f"sliding windows of {cap} tokens sharing {w.get('stride')} tokens, at most "
+            f"{w.get('max_windows')} per text, logits aggregated by {w.get('aggregate')}"
+            + (f"; training on {w['train']} windows" if w.get("train") else "")
+        )
+    if strategy == "head+tail":
+        head = mc.get("head_tokens") or cap // 4
+        return f"truncated to {cap} tokens: the first {head} and the last {cap - head - 2}"
+    if strategy == "tail":
+        return f"truncated to the last {cap} tokens"
+    return f"truncated to the first {cap} tokens"
 
 
 def _schedule(tc: dict[str, Any]) -> list[str]:

@@ -1,5 +1,5 @@
 """Long texts split into sliding windows: how many texts did not fit one window (data.json
-`windows`, written when model.window.enabled). Its data is part of the data section's;
+`windows`, written when model.truncation is windows). Its data is part of the data section's;
 its blocks are shown inside that section."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ def blocks(report: dict[str, Any]) -> list[Block]:
 
 def window_blocks(windows: dict[str, Any] | None, model: dict[str, Any]) -> list[Block]:
     w = model.get("window") or {}
-    if not windows and not w.get("enabled"):
+    if not windows and not w.get("enabled") and model.get("truncation") != "windows":
         return []
     b: list[Block] = [("h3", "Long texts (sliding windows)")]
     if not windows:
-        return [*b, ("p", "model.window.enabled is set, but data.json records no window counts.")]
+        return [*b, ("p", "Windows are set, but data.json records no window counts.")]
     b.append(
         (
             "p",
