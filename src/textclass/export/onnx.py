@@ -29,7 +29,7 @@ import torch
 from textclass.config.tasks import Task, get_task
 from textclass.data.read import sha256_file
 from textclass.errors import TextclassError
-from textclass.inference.classifier import Classifier
+from textclass.inference.classifier import Classifier, LinearClassifier
 from textclass.inference.onnx import (
     INPUT_NAMES,
     ONNX_FILE,
@@ -177,6 +177,17 @@ def default_output(model_dir: Path, quantize: str | None) -> Path:
     return model_dir.with_name(model_dir.name + suffix)
 
 
+# skl2onnx converts no `analyzer="char_wb"` vectorizer (onnx/sklearn-onnx issues #446, #537),
+# and the character n-grams carry much of a linear model's accuracy.
+LINEAR_NOT_EXPORTED = (
+    "{path} is a linear model (model.architecture=linear), which cannot be exported to ONNX: "
+    "its character n-grams (scikit-learn's analyzer=char_wb) have no ONNX converter "
+    "(onnx/sklearn-onnx issues #446 and #537). It needs no export: it runs with NumPy on the "
+    "CPU in milliseconds. Serve the model directory as it is (`textclass serve {path}`, the "
+    "default backend), or load it with `Classifier.load`."
+)
+
+
 def export_onnx(
     model_dir: str | Path,
     output: str | Path | None = None,
@@ -202,6 +213,8 @@ def export_onnx(
     if is_onnx_dir(model_dir) and not (model_dir / rundir.WEIGHTS).is_file():
         raise TextclassError(f"{model_dir} is already an ONNX export; export the original model.")
     clf = Classifier.load(model_dir, device="cpu", precision="fp32", backend="torch")
+    if isinstance(clf, LinearClassifier):
+        raise TextclassError(LINEAR_NOT_EXPORTED.format(path=model_dir))
     target = _output_dir(model_dir, output, quantize, overwrite)
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -30,12 +30,13 @@ import pandas as pd
 
 from textclass.config.tasks import REGRESSION, Task, get_task
 from textclass.errors import TextclassError
+from textclass.workflows import rundir
 
 if TYPE_CHECKING:
     from textclass.data.prepare import PreparedData
 
 PAIR_SEPARATOR = " | "  # a text and its pair, read as one text
-WEIGHTS = "linear.safetensors"  # the arrays: kept buckets, IDF, weights, biases
+WEIGHTS = rundir.LINEAR_WEIGHTS  # the arrays: kept buckets, IDF, weights, biases
 SETTINGS = "linear.json"  # the feature settings, the estimator, the labels and task
 FORMAT_VERSION = 1
 BUCKETS = 2**22

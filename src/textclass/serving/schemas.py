@@ -146,9 +146,10 @@ class ModelInfo(BaseModel):
     version: str
     task: str
     labels: list[str]
+    architecture: str  # transformer, bilstm or linear
     text_pair: bool
-    max_length: int
-    backend: str
+    max_length: int | None  # None: a linear model reads whole texts
+    backend: str  # torch, onnx, or numpy (linear)
     precision: str
     quantize: str | None
     metrics: dict[str, Any]
