@@ -29,7 +29,7 @@ import torch
 from textclass.config.tasks import Task, get_task
 from textclass.data.read import sha256_file
 from textclass.errors import TextclassError
-from textclass.inference.classifier import Classifier, LinearClassifier
+from textclass.inference.classifier import Classifier
 from textclass.inference.onnx import (
     INPUT_NAMES,
     ONNX_FILE,
@@ -205,6 +205,9 @@ def export_onnx(
     in textclass.json (`export.max_prob_diff`). An fp32 export that differs by more than 1e-4 is
     an error.
     """
+    meta_file = Path(model_dir) / rundir.MODEL_META
+    if meta_file.is_file() and rundir.read_json(meta_file).get("architecture") == "linear":
+        raise TextclassError(LINEAR_NOT_EXPORTED.format(path=model_dir))
     require("onnx")
     require("onnxruntime")
     if quantize not in (None, "int8"):
@@ -213,8 +216,6 @@ def export_onnx(
     if is_onnx_dir(model_dir) and not (model_dir / rundir.WEIGHTS).is_file():
         raise TextclassError(f"{model_dir} is already an ONNX export; export the original model.")
     clf = Classifier.load(model_dir, device="cpu", precision="fp32", backend="torch")
-    if isinstance(clf, LinearClassifier):
-        raise TextclassError(LINEAR_NOT_EXPORTED.format(path=model_dir))
     target = _output_dir(model_dir, output, quantize, overwrite)
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
