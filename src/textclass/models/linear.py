@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 PAIR_SEPARATOR = " | "  # a text and its pair, read as one text
 WEIGHTS = rundir.LINEAR_WEIGHTS  # the arrays: kept buckets, IDF, weights, biases
-SETTINGS = "linear.json"  # the feature settings, the estimator, the labels and task
+SETTINGS = rundir.LINEAR_SETTINGS  # the feature settings, the estimator, the labels and task
 FORMAT_VERSION = 1
 BUCKETS = 2**22
 # The two n-gram blocks: (name, HashingVectorizer settings). Changing one changes every saved

@@ -73,7 +73,9 @@ def model_info(clf: Classifier, model_dir: Path | None) -> dict[str, Any]:
 
     meta = clf.meta
     name, version, config_sha256 = _identity(model_dir) if model_dir is not None else (None,) * 3
-    backend = "onnx" if isinstance(clf.model, OnnxSequenceClassifier) else clf.backend
+    backend = getattr(clf, "backend", "torch")  # torch, or numpy for a linear model
+    if isinstance(clf.model, OnnxSequenceClassifier):
+        backend = "onnx"
     quantize = (meta.get("export") or {}).get("quantize")
     return {
         "name": meta.get("name") or name or "model",

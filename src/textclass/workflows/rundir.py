@@ -53,6 +53,7 @@ WEIGHTS = "model.safetensors"
 HF_CONFIG = "config.json"
 ONNX = "model.onnx"  # an exported directory (`textclass export`)
 LINEAR_WEIGHTS = "linear.safetensors"  # a linear model's arrays (textclass.models.linear)
+LINEAR_SETTINGS = "linear.json"  # its feature settings, estimator, labels and task
 TRAINER_STATE = "trainer_state.json"  # in each checkpoint, beside Accelerate's files
 
 
