@@ -218,11 +218,13 @@ class WindowConfig(_Section):
 
 
 class ModelConfig(_Section):
-    architecture: Literal["transformer", "bilstm"] = Field(
+    architecture: Literal["transformer", "bilstm", "linear"] = Field(
         "transformer",
         description="transformer: fine-tune a pretrained encoder (`name`); bilstm: train a "
         "BiLSTM with attention pooling from scratch, with its own tokenizer (`tokenizer`, "
-        "`bilstm`).",
+        "`bilstm`); linear: TF-IDF word and character n-grams + logistic (ridge) regression, "
+        "the penalty chosen on validation: seconds on a CPU, no torch training loop (the other "
+        "model.* and the optimizer's train.* settings are not used).",
     )
     name: str = Field(
         "minilm-l6",
@@ -524,6 +526,48 @@ class RunConfig(_Section):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _linear_applies(self) -> RunConfig:
+        """model.architecture=linear: every setting it cannot honour, at once."""
+        if self.model.architecture != "linear":
+            return self
+        m, t = self.model, self.train
+        drop = "remove it"
+        wrong = {  # key: (set, why it does not apply, the fix)
+            "model.window.enabled": (m.window.enabled, "it reads whole texts", "set false"),
+            "model.freeze": (m.freeze != "none", "there is no encoder", "set none"),
+            "model.num_layers": (m.num_layers is not None, "there are no layers", drop),
+            "train.siamese.enabled": (t.siamese.enabled, "there is no encoder", "set false"),
+            "train.loss.name": (
+                t.loss.name not in ("auto", "cross_entropy", "bce", "mse"),
+                "the objective is logistic (ridge) regression's",
+                "set auto",
+            ),
+            "train.loss.label_smoothing": (t.loss.label_smoothing > 0, "no smoothing", "set 0"),
+            "train.loss.pos_weight": (t.loss.pos_weight != "none", "not supported", "set none"),
+            "train.gradient_checkpointing": (t.gradient_checkpointing, "no activations", drop),
+            "train.compile": (t.compile, "there is no torch model", drop),
+            "train.layer_lr_decay": (t.layer_lr_decay is not None, "there are no layers", drop),
+            "train.unfreeze_layers_per_epoch": (
+                t.unfreeze_layers_per_epoch is not None,
+                "there are no layers",
+                drop,
+            ),
+            "train.early_stopping.patience": (
+                t.early_stopping.patience is not None,
+                "one fit, no epochs",
+                drop,
+            ),
+        }
+        problems = [f"{key} ({why}: {fix})" for key, (bad, why, fix) in wrong.items() if bad]
+        if problems:
+            raise ValueError(
+                "with model.architecture=linear these settings do not apply: "
+                + "; ".join(problems)
+                + "; or choose model.architecture=transformer or bilstm"
+            )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:

@@ -21,6 +21,7 @@ from transformers import get_scheduler, set_seed
 from textclass.config.load import load_config
 from textclass.config.schema import RunConfig
 from textclass.config.tasks import MULTI_LABEL, get_task
+from textclass.errors import TextclassError
 from textclass.models import build as models
 from textclass.training.callbacks import Callback
 from textclass.training.loop import train_loader
@@ -204,6 +205,14 @@ def doctor(
     train_data, labels), so a test can reproduce a broken pipeline exactly.
     """
     cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
+    if cfg.model.architecture == "linear":
+        raise TextclassError(
+            "textclass doctor checks a neural training setup (batches, head, learning rate, "
+            "a few optimizer steps); model.architecture=linear has none of these: nothing to "
+            "tune beyond the penalty, which training chooses on validation. Train it directly "
+            "(`textclass train CONFIG`, seconds), or run doctor with model.architecture="
+            "transformer or bilstm."
+        )
     set_seed(cfg.seed)
     data = prepare(cfg)
     built = build(cfg, data)  # exactly what `train` builds: windows, heads, tokenizers

@@ -726,7 +726,7 @@ TRUNCATION_WARN = 0.2  # share of the training tokens the model never reads
 
 
 def _dropped(data_stats: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """data.json's truncation record and its training split's counts (empty when absent)."""
+    """The run's truncation record and its training split's counts (empty when absent)."""
     t = data_stats.get("truncation") or {}
     return t, (t.get("splits") or {}).get("train") or {}
 

@@ -177,6 +177,17 @@ def default_output(model_dir: Path, quantize: str | None) -> Path:
     return model_dir.with_name(model_dir.name + suffix)
 
 
+# skl2onnx converts no `analyzer="char_wb"` vectorizer (onnx/sklearn-onnx issues #446, #537),
+# and the character n-grams carry much of a linear model's accuracy.
+LINEAR_NOT_EXPORTED = (
+    "{path} is a linear model (model.architecture=linear), which cannot be exported to ONNX: "
+    "its character n-grams (scikit-learn's analyzer=char_wb) have no ONNX converter "
+    "(onnx/sklearn-onnx issues #446 and #537). It needs no export: it runs with NumPy on the "
+    "CPU in milliseconds. Serve the model directory as it is (`textclass serve {path}`, the "
+    "default backend), or load it with `Classifier.load`."
+)
+
+
 def export_onnx(
     model_dir: str | Path,
     output: str | Path | None = None,
@@ -194,6 +205,9 @@ def export_onnx(
     in textclass.json (`export.max_prob_diff`). An fp32 export that differs by more than 1e-4 is
     an error.
     """
+    meta_file = Path(model_dir) / rundir.MODEL_META
+    if meta_file.is_file() and rundir.read_json(meta_file).get("architecture") == "linear":
+        raise TextclassError(LINEAR_NOT_EXPORTED.format(path=model_dir))
     require("onnx")
     require("onnxruntime")
     if quantize not in (None, "int8"):

@@ -5,7 +5,9 @@
     clf.predict_proba(["a gripping, beautifully shot film"])  # -> array([[0.97, 0.03]])
 
 The directory is a plain Hugging Face model directory plus `textclass.json` (labels, column
-names, cleaning settings); a directory without it (any fine-tuned classifier) loads too.
+names, cleaning settings); a directory without it (any fine-tuned classifier) loads too. A
+`model.architecture: linear` directory (`linear.safetensors`, `linear.json`, `textclass.json`)
+loads as a `LinearClassifier`: the same methods, NumPy on the CPU.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ from textclass.data.encode import encode
 from textclass.errors import TextclassError
 from textclass.inference.forward import inference_model, predict_logits
 from textclass.models import build as models
+from textclass.models.linear import LinearModel, join_pairs
 from textclass.runtime import autocast_dtype, choose_device, choose_precision
 from textclass.workflows import rundir
 
 
 class Classifier:
     """Predicts labels and probabilities for texts (or text pairs)."""
+
+    backend = "torch"  # what runs the model: torch (PyTorch or ONNX Runtime), numpy (linear)
 
     def __init__(
         self,
@@ -54,17 +59,28 @@ class Classifier:
         # Autocast only where the weights were not cast already.
         self.autocast = None if self.runs_as == "bf16-weights" else autocast_dtype(self.precision)
         self.tokenizer = tokenizer
-        self.labels = [str(label) for label in labels]  # strings, whatever they look like
-        self.cleaning = cleaning or CleaningConfig(enabled=False)
         self.max_length = max_length
-        self.columns = columns or {"text": "text", "text_pair": None, "label": "label"}
-        self.meta = meta or {}
-        self.task = get_task(self.meta.get("task"))
+        self._describe(labels, cleaning, columns, meta)
         window = self.meta.get("window")
         self.window = WindowConfig(**window) if window else None  # sliding windows, long texts
         # What a longer text keeps (older model directories: windows or the head).
         self.truncation = self.meta.get("truncation") or ("windows" if window else "head")
         self.head_tokens = self.meta.get("head_tokens")
+
+    def _describe(
+        self,
+        labels: list[str],
+        cleaning: CleaningConfig | None,
+        columns: dict[str, str | None] | None,
+        meta: dict[str, Any] | None,
+    ) -> None:
+        """What every model family's classifier knows: labels, cleaning, columns, the task
+        and (multi-label) its decision thresholds."""
+        self.labels = [str(label) for label in labels]  # strings, whatever they look like
+        self.cleaning = cleaning or CleaningConfig(enabled=False)
+        self.columns = columns or {"text": "text", "text_pair": None, "label": "label"}
+        self.meta = meta or {}
+        self.task = get_task(self.meta.get("task"))
         # Multi-label decision thresholds, saved as {label: threshold}; 0.5 where absent.
         saved = self.meta.get("thresholds") or {}
         self.thresholds = np.array([float(saved.get(label, 0.5)) for label in self.labels])
@@ -85,14 +101,21 @@ class Classifier:
         run with ONNX Runtime on the CPU) or `auto` (onnx where there is a model.onnx and no
         PyTorch weights)."""
         path = Path(path)
-        models.register_architectures()
-        if not (path / rundir.HF_CONFIG).is_file():
-            hint = " (a run directory? use its model/ folder)" if (path / "model").is_dir() else ""
-            raise TextclassError(f"{path} is not a model directory: no config.json{hint}.")
         meta_file = path / rundir.MODEL_META
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
         if backend not in ("auto", "torch", "onnx"):
             raise TextclassError(f"backend {backend!r}: use auto, torch or onnx.")
+        if meta.get("architecture") == "linear":
+            if backend == "onnx":
+                raise TextclassError(
+                    f"{path} is a linear model (model.architecture=linear), which has no ONNX "
+                    "form; load it with backend auto or torch (it runs with NumPy on the CPU)."
+                )
+            return LinearClassifier.from_dir(path, meta)
+        models.register_architectures()
+        if not (path / rundir.HF_CONFIG).is_file():
+            hint = " (a run directory? use its model/ folder)" if (path / "model").is_dir() else ""
+            raise TextclassError(f"{path} is not a model directory: no config.json{hint}.")
         if backend == "auto":
             onnx_only = (path / rundir.ONNX).is_file() and not any(path.glob("*.safetensors"))
             backend = "onnx" if onnx_only else "torch"
@@ -155,6 +178,10 @@ class Classifier:
             raise TextclassError(
                 f"{len(texts)} texts but {len(pairs)} text pairs; they must match."
             )
+        return self._outputs(texts, pairs, batch_size)
+
+    def _outputs(self, texts: list[str], pairs: list[str] | None, batch_size: int) -> np.ndarray:
+        """The model's outputs for prepared (cleaned) texts."""
         dataset = encode(
             self.tokenizer, texts, pairs, self.max_length, None, self.window, self.truncation,
             self.head_tokens,
@@ -219,3 +246,41 @@ class Classifier:
     def __repr__(self) -> str:
         where = f"device={self.device.type}, precision={self.precision} ({self.runs_as})"
         return f"Classifier(task={self.task}, labels={self.labels}, {where})"
+
+
+class LinearClassifier(Classifier):
+    """A `model.architecture: linear` model: TF-IDF n-grams and a linear model, run with NumPy
+    and SciPy on the CPU; everything else (cleaning, pairs, the decision rule) as `Classifier`."""
+
+    backend = "numpy"
+
+    def __init__(
+        self,
+        model: LinearModel,
+        *,
+        cleaning: CleaningConfig | None = None,
+        columns: dict[str, str | None] | None = None,
+        meta: dict[str, Any] | None = None,
+    ):
+        self.model = model
+        self.device, self.precision, self.runs_as, self.autocast = (
+            torch.device("cpu"),
+            "fp32",
+            "fp32",
+            None,
+        )
+        self.tokenizer, self.max_length, self.window = None, None, None
+        self.truncation = self.head_tokens = None  # whole texts
+        self._describe(model.labels, cleaning, columns, {"task": model.task.name, **(meta or {})})
+
+    @classmethod
+    def from_dir(cls, path: Path, meta: dict[str, Any]) -> LinearClassifier:
+        model = LinearModel.load(path)
+        cleaning = CleaningConfig(**meta["cleaning"]) if "cleaning" in meta else None
+        return cls(model, cleaning=cleaning, columns=meta.get("columns"), meta=meta)
+
+    def _outputs(self, texts: list[str], pairs: list[str] | None, batch_size: int) -> np.ndarray:
+        return self.model.outputs(join_pairs(texts, pairs))
+
+    def __repr__(self) -> str:
+        return f"LinearClassifier(task={self.task}, labels={self.labels}, {self.model.estimator})"

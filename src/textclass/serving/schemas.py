@@ -146,10 +146,13 @@ class ModelInfo(BaseModel):
     version: str
     task: str
     labels: list[str]
+    architecture: str  # transformer, bilstm or linear
     text_pair: bool
-    max_length: int
-    truncation: str = Field(description="What a longer text keeps: head, tail, head+tail, windows.")
-    backend: str
+    max_length: int | None  # None: a linear model reads whole texts
+    truncation: str | None = Field(
+        description="What a longer text keeps: head, tail, head+tail, windows; None for linear."
+    )
+    backend: str  # torch, onnx, or numpy (linear)
     precision: str
     quantize: str | None
     metrics: dict[str, Any]

@@ -60,7 +60,7 @@ def _identity(model_dir: Path) -> tuple[str | None, str | None, str | None]:
         with contextlib.suppress(yaml.YAMLError, AttributeError):
             name = (yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}).get("name")
     name = name or (model_dir.parent.name if model_dir.name == "model" else model_dir.name)
-    for weights in (rundir.WEIGHTS, rundir.ONNX):
+    for weights in (rundir.WEIGHTS, rundir.ONNX, rundir.LINEAR_WEIGHTS):
         if (model_dir / weights).is_file():
             version = sha256_file(model_dir / weights)[:12]
             break
@@ -73,13 +73,16 @@ def model_info(clf: Classifier, model_dir: Path | None) -> dict[str, Any]:
 
     meta = clf.meta
     name, version, config_sha256 = _identity(model_dir) if model_dir is not None else (None,) * 3
-    backend = "onnx" if isinstance(clf.model, OnnxSequenceClassifier) else "torch"
+    backend = getattr(clf, "backend", "torch")  # torch, or numpy for a linear model
+    if isinstance(clf.model, OnnxSequenceClassifier):
+        backend = "onnx"
     quantize = (meta.get("export") or {}).get("quantize")
     return {
         "name": meta.get("name") or name or "model",
         "version": str(meta.get("version") or version or "unknown"),
         "task": get_task(clf.task).name,
         "labels": list(clf.labels),
+        "architecture": meta.get("architecture") or "transformer",
         "text_pair": bool(clf.columns.get("text_pair")),
         "max_length": clf.max_length,
         "truncation": getattr(clf, "truncation", "head"),  # duck-typed classifiers too

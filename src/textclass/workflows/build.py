@@ -138,7 +138,7 @@ def build(cfg: RunConfig, data: PreparedData) -> Built:
     if dropped > length.DROPPED_WARNING:
         log.warning(
             "%.0f%% of the training tokens are cut away (%s, max_length %d): see the report's "
-            "Truncation section",
+            '"Input length and truncation"',
             100 * dropped,
             choice.truncation,
             cap,

@@ -13,6 +13,7 @@
       report.md / report.html / report.json / report_files/
       checkpoints/best, checkpoints/last   (Accelerate state; `train --resume`)
       model/                 a Hugging Face model directory + textclass.json + config.yaml
+                             (linear: linear.safetensors + linear.json instead of HF files)
 
 Torch-free: reports read run directories without loading torch.
 """
@@ -51,6 +52,8 @@ MODEL_META = "textclass.json"  # labels, task, columns, cleaning, max length, th
 WEIGHTS = "model.safetensors"
 HF_CONFIG = "config.json"
 ONNX = "model.onnx"  # an exported directory (`textclass export`)
+LINEAR_WEIGHTS = "linear.safetensors"  # a linear model's arrays (textclass.models.linear)
+LINEAR_SETTINGS = "linear.json"  # its feature settings, estimator, labels and task
 TRAINER_STATE = "trainer_state.json"  # in each checkpoint, beside Accelerate's files
 
 

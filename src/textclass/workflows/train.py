@@ -24,7 +24,7 @@ from accelerate.utils import broadcast_object_list
 from transformers import set_seed
 
 from textclass.config.load import load_config
-from textclass.config.schema import RunConfig, check_task_options, selection_metric
+from textclass.config.schema import ModelConfig, RunConfig, check_task_options, selection_metric
 from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL, get_task
 from textclass.data.prepare import PreparedData, prepare_data
 from textclass.diagnosis.monitor import TrainingMonitor
@@ -34,6 +34,8 @@ from textclass.evaluation.baseline import compare, comparison_line, fit_baseline
 from textclass.evaluation.thresholds import threshold_table, tune_thresholds
 from textclass.inference.classifier import Classifier
 from textclass.models.build import quiet_transformers
+from textclass.models.linear import LinearModel, fit_linear
+from textclass.models.linear import texts as linear_texts
 from textclass.runtime import (
     accelerator_for,
     choose_device,
@@ -59,8 +61,8 @@ class Evaluation:
 
     cfg: RunConfig
     data: PreparedData
-    built: Built
-    model: torch.nn.Module  # the selected (best) weights, fp32, on the training device
+    built: Built | None  # None: a linear model (no tokenizer, nothing encoded)
+    model: torch.nn.Module | LinearModel  # the selected (best) weights, fp32, on the device
     state: TrainState
     metrics: dict[str, dict[str, Any]]  # per evaluated split; "baseline" when measured
     outputs: dict[str, np.ndarray]  # probabilities or values, per evaluated split
@@ -82,7 +84,8 @@ class Evaluation:
 
     def model_meta(self) -> dict[str, Any]:
         meta = _model_meta(self.cfg, self.data, self.precision)
-        meta["selected_step"] = self.state.best_step
+        if self.built is not None:
+            meta["selected_step"] = self.state.best_step
         if self.thresholds is not None:
             meta["thresholds"] = dict(zip(self.data.labels, self.thresholds.tolist(), strict=True))
         task = get_task(self.data.task)
@@ -101,7 +104,7 @@ class RunResult:
     history: list[dict[str, Any]]
     findings: list[Finding] = field(default_factory=list)  # the diagnosis, failures first
     thresholds: dict[str, Any] | None = None  # multi-label: tuned thresholds vs the default
-    model: torch.nn.Module | None = field(default=None, repr=False)  # in memory, as trained
+    model: torch.nn.Module | LinearModel | None = field(default=None, repr=False)  # as trained
 
     @property
     def model_dir(self) -> Path:
@@ -139,6 +142,9 @@ def fit_and_evaluate(
     `resume`). Process-wide settings are left alone (see `textclass.runtime`)."""
     if built is not None and data is None:
         raise TypeError("fit_and_evaluate: pass the `data` that `built` was built from")
+    if cfg.model.architecture == "linear":
+        set_seed(cfg.seed)
+        return fit_and_evaluate_linear(cfg, data if data is not None else prepare(cfg, frames))
     if built is None:  # else the caller seeded before building (the head's initialisation)
         set_seed(cfg.seed)
         data = data if data is not None else prepare(cfg, frames)
@@ -222,6 +228,78 @@ def _evaluate_selected(cfg, data, built, fitted, monitor, precision, env) -> Eva
         cfg, data, built, fitted.model, fitted.state, metrics, outputs, findings, diagnostics,
         precision, env, thresholds, summary,
     )  # fmt: skip
+
+
+LINEAR_IS_THE_BASELINE = (
+    "the model is the TF-IDF + linear model itself (model.architecture=linear): the comparison "
+    "would compare it with itself"
+)
+
+
+def fit_and_evaluate_linear(cfg: RunConfig, data: PreparedData) -> Evaluation:
+    """`model.architecture: linear`: no torch loop. One fit per penalty value on the training
+    split, the best on validation by `train.metric` kept (`fit_linear`); multi-label thresholds
+    tuned on validation; validation and test measured as any model's, no baseline comparison."""
+    task = get_task(data.task)
+    env = environment_record("cpu", "fp32", cfg.seed, data.file_hashes)
+    metric = selection_metric(cfg, data.task)
+    fitted = fit_linear(data, metric, cfg.seed, cfg.train.class_weights)
+    test = fitted.model.outputs(linear_texts(data.splits["test"]))
+    outputs = {"validation": fitted.validation, "test": test}
+    metrics = {n: task.metrics(data.targets(n), outputs[n], data.labels) for n in outputs}
+    thresholds = summary = None
+    if task.tuned_thresholds:
+        thresholds, summary, tuned = _tune_thresholds(cfg, data, outputs)
+        metrics = {n: {**tuned[n], "loss": m["loss"]} for n, m in metrics.items()}
+    log.info(
+        "%s, %s=%g chosen on validation %s, fitted in %.1f s",
+        fitted.description, fitted.penalty, fitted.value, metric, fitted.fit_seconds,
+    )  # fmt: skip
+    for name in EVALUATED_SPLITS:
+        log.info("%s: %s", name, task.summary_line(metrics[name]))
+    if cfg.eval.baseline:
+        metrics["baseline"] = {"skipped": LINEAR_IS_THE_BASELINE}
+    fit = {
+        "description": fitted.description,
+        "metric": metric,
+        "penalty": {"name": fitted.penalty, "value": fitted.value},
+        "validation_scores": [{"value": v, "score": x} for v, x in fitted.scores.items()],
+        "features": fitted.model.features.width,
+        "fit_seconds": round(fitted.fit_seconds, 3),
+    }
+    state = TrainState(train_seconds=fitted.fit_seconds, extras={"linear": fit})
+    loss = {
+        "name": task.linear_name,
+        "params": {fitted.penalty: fitted.value},
+        "weights": _linear_class_weights(cfg, data) if task is SINGLE_LABEL else None,
+        "siamese": None,
+    }
+    findings = diagnose(
+        {}, [], metrics, {}, data.stats, cfg.train.class_weights, loss, config=cfg.to_dict()
+    )
+    diagnostics = {
+        "monitor": {},
+        "integrity": {},
+        "loss": loss,
+        "class_weights": loss["weights"],
+        "findings": [f.to_dict() for f in findings],
+    }
+    return Evaluation(
+        cfg, data, None, fitted.model, state, metrics, outputs, findings, diagnostics, "fp32",
+        env, thresholds, summary,
+    )  # fmt: skip
+
+
+def _linear_class_weights(cfg: RunConfig, data: PreparedData) -> dict[str, float] | None:
+    """The class weights logistic regression was given ({label: weight}), None for none."""
+    setting = cfg.train.class_weights
+    if setting == "none":
+        return None
+    if setting == "balanced":
+        counts = data.stats["class_counts"]["train"]
+        n, k = sum(counts.values()), len(data.labels)
+        return {label: n / (k * max(counts.get(label, 0), 1)) for label in data.labels}
+    return {label: float(setting.get(label, 1.0)) for label in data.labels}
 
 
 def measure_baseline(
@@ -316,15 +394,24 @@ def _model_meta(cfg: RunConfig, data: PreparedData, precision: str) -> dict[str,
             "label": data.columns.label,
         },
         "cleaning": cfg.data.cleaning.model_dump(),
-        "max_length": cfg.model.max_length,
-        "truncation": cfg.model.truncation,
-        "head_tokens": cfg.model.head_tokens,
-        "window": cfg.model.window.model_dump() if cfg.model.windows else None,
+        **_length_meta(cfg.model),
         "architecture": cfg.model.architecture,
         "base_model": cfg.model.name if cfg.model.architecture == "transformer" else None,
         "precision": precision,
         "seed": cfg.seed,
         "data_sha256": data.file_hashes,
+    }
+
+
+def _length_meta(model: ModelConfig) -> dict[str, Any]:
+    """How the model reads a text; a linear model reads it whole."""
+    if model.architecture == "linear":
+        return {"max_length": None, "truncation": None, "head_tokens": None, "window": None}
+    return {
+        "max_length": model.max_length,
+        "truncation": model.truncation,
+        "head_tokens": model.head_tokens,
+        "window": model.window.model_dump() if model.windows else None,
     }
 
 
@@ -398,13 +485,14 @@ def train(
             f"{run.path}: the data files changed since this run started, so it cannot be "
             "resumed exactly. Start a new run instead."
         )
-    built = build(cfg, data)
-    data.stats.update(built.stats)
+    built = None if cfg.model.architecture == "linear" else build(cfg, data)
+    if built is not None:
+        data.stats.update(built.stats)
     run = run or _new_run(cfg, output, overwrite, procs)
     log.info("run directory: %s", run.path)
     if procs.is_main_process and resume is None:
-        device = choose_device(cfg.train.device)
-        precision = choose_precision(cfg.train.precision, device)
+        device = choose_device(cfg.train.device) if built is not None else "cpu"
+        precision = choose_precision(cfg.train.precision, device) if built is not None else "fp32"
         env = environment_record(device, precision, cfg.seed, data.file_hashes)
         run.write_config_text(cfg.to_yaml())
         run.write(rundir.ENVIRONMENT, env)
@@ -445,8 +533,19 @@ def write_run(run: RunDir, result: Evaluation, report: bool = True) -> None:
 
 
 def save_model_dir(model_dir: Path, result: Evaluation) -> None:
-    """The selected weights, tokenizer, config, environment and label/cleaning metadata."""
+    """The selected weights, tokenizer, config, environment and label/cleaning metadata (a
+    linear model: its arrays and settings instead of weights and tokenizer)."""
     model_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(result.model, LinearModel):
+        result.model.save(model_dir)
+    else:
+        _save_torch_model(model_dir, result)
+    (model_dir / rundir.CONFIG).write_text(result.cfg.to_yaml(), encoding="utf-8")
+    rundir.write_json(model_dir / rundir.ENVIRONMENT, result.environment)
+    rundir.write_json(model_dir / rundir.MODEL_META, result.model_meta())
+
+
+def _save_torch_model(model_dir: Path, result: Evaluation) -> None:
     with quiet_transformers():
         result.model.save_pretrained(model_dir, safe_serialization=True)
         tokenizer = result.built.tokenizer
@@ -454,6 +553,3 @@ def save_model_dir(model_dir: Path, result: Evaluation) -> None:
         # limit); `build_tokenizer` sets it already, a caller's own `built` may not have.
         tokenizer.model_max_length = result.cfg.model.max_length
         tokenizer.save_pretrained(model_dir)
-    (model_dir / rundir.CONFIG).write_text(result.cfg.to_yaml(), encoding="utf-8")
-    rundir.write_json(model_dir / rundir.ENVIRONMENT, result.environment)
-    rundir.write_json(model_dir / rundir.MODEL_META, result.model_meta())

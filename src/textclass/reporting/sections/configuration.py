@@ -28,6 +28,7 @@ TRAIN_KEYS = (
     "layer_lr_decay",
     "unfreeze_layers_per_epoch",
 )
+LINEAR_TRAIN_KEYS = ("metric", "class_weights")  # what a linear model's fit reads
 
 
 def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +51,8 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
 def model_keys(model: dict[str, Any]) -> dict[str, Any]:
     """model.* settings that apply to this run's architecture (flattened)."""
     flat = flatten(model)
+    if model.get("architecture") == "linear":
+        return {"architecture": "linear"}  # no other model.* setting applies
     bilstm = model.get("architecture") == "bilstm"
     windows = (model.get("window") or {}).get("enabled") or model.get("truncation") == "windows"
 
@@ -67,8 +70,12 @@ def model_keys(model: dict[str, Any]) -> dict[str, Any]:
 
 def blocks(report: dict[str, Any]) -> list[Block]:
     c = report["configuration"]
-    rows = [[f"train.{k}", fmt(c["train"].get(k))] for k in TRAIN_KEYS if k in c["train"]]
-    rows.append(["train.early_stopping.patience", fmt(c["train"]["early_stopping"]["patience"])])
+    linear = c["model"].get("architecture") == "linear"
+    keys = LINEAR_TRAIN_KEYS if linear else TRAIN_KEYS
+    rows = [[f"train.{k}", fmt(c["train"].get(k))] for k in keys if k in c["train"]]
+    if not linear:
+        patience = c["train"]["early_stopping"]["patience"]
+        rows.append(["train.early_stopping.patience", fmt(patience)])
     rows += [[f"model.{k}", fmt(v)] for k, v in model_keys(c["model"]).items()]
     rows.append(["seed", c["seed"]])
     hashes = [[k, f"`{v}`"] for k, v in c["data_sha256"].items()]

@@ -41,6 +41,8 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
     }
     if kind == "bilstm":
         return {"model": out | _bilstm(mc, arch, out["layers"])}
+    if kind == "linear":
+        return {"model": out | _linear(run.state.get("extras", {}).get("linear") or {})}
     pretrained = "pretrained, fine-tuned" if mc.get("pretrained", True) else "random weights"
     out |= {"summary": f"Transformer encoder `{mc['name']}` ({arch}, {pretrained})"}
     out["pooling"] = POOLING.get(
@@ -62,6 +64,26 @@ def _bilstm(mc: dict[str, Any], arch: str, layers: Any) -> dict[str, Any]:
         "layers": b.get("num_layers", layers),
         "hidden_size": f"{b.get('hidden_size')} per direction",
         "pooling": "attention pooling over the BiLSTM states, then a linear layer",
+    }
+
+
+def _linear(fit: dict[str, Any]) -> dict[str, Any]:
+    """A TF-IDF + linear model: no encoder, no tokens, no training schedule."""
+    penalty = fit.get("penalty") or {}
+    return {
+        "summary": fit.get("description", "TF-IDF n-grams + a linear model"),
+        "architecture": "linear",
+        "base_model": "none: n-gram features of the training texts",
+        "layers": None,
+        "hidden_size": None,
+        "parameters": fit.get("features"),
+        "trainable_parameters": None,
+        "max_length": None,
+        "freeze": "none",
+        "long_texts": "read whole (n-gram counts: no length cap)",
+        "pooling": f"one linear output per label, or one value for regression ({penalty.get('name')}="
+        f"{fmt(penalty.get('value'))} chosen on validation {fit.get('metric')})",
+        "schedule": [],
     }
 
 
@@ -100,6 +122,15 @@ def _schedule(tc: dict[str, Any]) -> list[str]:
 
 def blocks(report: dict[str, Any]) -> list[Block]:
     m = report["model"]
+    if m["kind"] == "linear":
+        rows = [
+            ["architecture", m["summary"]],
+            ["features", f"{fmt(m['parameters'])} TF-IDF n-gram columns kept"],
+            ["longer texts", m["long_texts"]],
+            ["outputs", m["pooling"]],
+            ["device / precision used", f"{m['device']} / {m['precision']}"],
+        ]
+        return [("h2", "Model"), ("table", ["property", "value"], rows)]
     rows = [
         ["architecture", m["summary"]],
         ["base model", m["base_model"]],

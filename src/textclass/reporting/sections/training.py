@@ -17,6 +17,8 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
     train = run.config["train"]
     metric = train["metric"]
     last = history[-1] if history else {}
+    if linear := state.get("extras", {}).get("linear"):
+        return {"training": {"history": [], "linear": linear, "selection": metric}}
     better = "lowest" if run.task.lower_is_better(metric) else "highest"
     return {
         "training": {
@@ -40,6 +42,8 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
 
 def blocks(report: dict[str, Any]) -> list[Block]:
     t = report["training"]
+    if "linear" in t:
+        return _linear_blocks(t["linear"])
     shown = [c for columns in sections.provided(report["task"], "HISTORY_COLUMNS") for c in columns]
     headers = ["epoch", "step", "train loss", "val loss", *[name for _, name in shown]]
     rows = [
@@ -60,6 +64,26 @@ def blocks(report: dict[str, Any]) -> list[Block]:
         ("table", [*headers, "learning rate", "samples/s", ""], rows),
         ("fig", "training_curves"),
         ("p", _summary(t)),
+    ]
+
+
+def _linear_blocks(fit: dict[str, Any]) -> list[Block]:
+    """A linear model has no epochs: one fit per penalty value, the best on validation kept."""
+    penalty = fit["penalty"]
+    rows = [
+        [f"{s['value']:g}", fmt4(s["score"]), "chosen" if s["value"] == penalty["value"] else ""]
+        for s in fit["validation_scores"]
+    ]
+    text = (
+        f"No training loop: {fit['description']} fitted once per {penalty['name']} value on the "
+        f"training split ({fit['features']:,} features), in {fit['fit_seconds']:.1f} s in all; "
+        f"the one with the best validation {fit['metric']} is kept ({penalty['name']}="
+        f"{penalty['value']:g}). The history has no evaluations to show."
+    )
+    return [
+        ("h2", "Training progress"),
+        ("table", [penalty["name"], f"validation {fit['metric']}", ""], rows),
+        ("p", text),
     ]
 
 
