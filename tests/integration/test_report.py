@@ -88,7 +88,9 @@ def test_healthy_run_report_is_complete_and_consistent(spam_config):
         assert len(section.strip().splitlines()) > 2, section[:40]  # no empty section
     assert "[Describe" not in md and "TODO" not in md
     assert "### Training objective\n\nCross-entropy; no class weights." in md
-    assert "Transformer encoder" in md and "| longer texts | truncated to the first 48" in md
+    # Set to 48 tokens, longer messages keep their start and end (truncation auto: head+tail).
+    assert "Transformer encoder" in md
+    assert "| longer texts | truncated to 48 tokens: the first 12 and the last 34 |" in md
     for figure in re.findall(r"\]\((report_files/[^)]+)\)", md):
         assert (run / figure).stat().st_size > 5000
 

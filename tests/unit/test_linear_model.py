@@ -222,6 +222,7 @@ def test_settings_linear_cannot_honour_are_config_errors_all_at_once():
             overrides=[
                 "model.architecture=linear",
                 "model.window.enabled=true",
+                "model.truncation=windows",
                 "model.freeze=encoder",
                 "train.siamese.enabled=true",
                 "train.loss.name=focal",
@@ -232,6 +233,7 @@ def test_settings_linear_cannot_honour_are_config_errors_all_at_once():
     message = str(caught.value)
     for key in (
         "model.window.enabled",
+        "model.truncation (it reads whole texts: set auto)",
         "model.freeze",
         "train.siamese.enabled",
         "train.loss.name (the objective is logistic (ridge) regression's: set auto)",

@@ -536,6 +536,7 @@ class RunConfig(_Section):
         drop = "remove it"
         wrong = {  # key: (set, why it does not apply, the fix)
             "model.window.enabled": (m.window.enabled, "it reads whole texts", "set false"),
+            "model.truncation": (m.truncation != "auto", "it reads whole texts", "set auto"),
             "model.freeze": (m.freeze != "none", "there is no encoder", "set none"),
             "model.num_layers": (m.num_layers is not None, "there are no layers", drop),
             "train.siamese.enabled": (t.siamese.enabled, "there is no encoder", "set false"),
