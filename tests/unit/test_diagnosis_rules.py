@@ -38,13 +38,14 @@ def test_a_run_that_ends_while_still_improving_says_so_and_suggests_more_epochs(
 
 
 def test_auto_epochs_fit_the_data_size():
-    # Large data: the usual 3 epochs; small data: enough epochs for ~300 steps, at most 10.
+    # Large data: the usual 3 epochs; small data: enough epochs for ~600 steps, at most 10.
     assert planned_epochs("auto", 285) == 3
-    assert planned_epochs("auto", 60) == 5
+    assert planned_epochs("auto", 118) == 6
+    assert planned_epochs("auto", 60) == 10
     assert planned_epochs("auto", 5) == 10
     assert planned_epochs(2.5, 5) == 2.5
     tcfg = load_config(base={"data": {"train": "x"}}).train
-    assert tcfg.epochs == "auto" and total_steps(tcfg, 60) == 300
+    assert tcfg.epochs == "auto" and total_steps(tcfg, 100) == 600
     tcfg = load_config(base={"data": {"train": "x"}}, overrides=["train.max_steps=7"]).train
     assert total_steps(tcfg, 60) == 7
 

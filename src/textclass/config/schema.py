@@ -386,7 +386,7 @@ class SiameseConfig(_Section):
 class TrainConfig(_Section):
     epochs: PositiveFloat | Literal["auto"] = Field(
         "auto",
-        description="Training epochs (may be fractional); auto: enough for about 300 optimizer "
+        description="Training epochs (may be fractional); auto: enough for about 600 optimizer "
         "steps, at least 3 and at most 10 (small data sets train longer).",
     )
     max_steps: int | None = Field(

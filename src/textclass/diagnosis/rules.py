@@ -712,7 +712,7 @@ def check_baseline(
 
 # Each cause of a model no better than the baseline: (evidence or None, cause, fix).
 Cause = tuple[str | None, str, str]
-MIN_STEPS = 300  # fewer optimizer steps rarely fine-tune an encoder to its best
+MIN_STEPS = 600  # fewer optimizer steps rarely fine-tune an encoder to its best (training.optim)
 
 
 def _collapse_cause(collapsed: list[Finding]) -> list[Cause]:
