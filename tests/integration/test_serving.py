@@ -128,6 +128,7 @@ def test_model_info(client_for, model_dir):
     assert info["labels"] == LABELS and info["task"] == "single_label"
     assert info["metrics"] == {"test": {"accuracy": 0.75, "f1_macro": 0.7}}
     assert info["backend"] == "torch" and info["text_pair"] is False
+    assert info["truncation"] == "head"  # a model directory from before model.truncation
     assert info["limits"]["max_texts"] == 256 and info["batching"]["enabled"] is True
 
 
