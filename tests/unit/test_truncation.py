@@ -52,6 +52,9 @@ def test_tail_and_head_tail_frame_the_kept_tokens_with_special_tokens(tokenizer)
     both = encode(tokenizer, [text], None, 32, truncation="head+tail", head_tokens=10)
     assert both.encoding["input_ids"][0] == [cls, *whole[:10], *whole[-20:], sep]
     assert both.lengths.tolist() == [32]
+    # No head_tokens: a quarter of max_length, as a run resolves it (8 + 22 of 32).
+    quarter = encode(tokenizer, [text], None, 32, truncation="head+tail").encoding["input_ids"][0]
+    assert quarter == [cls, *whole[:8], *whole[-22:], sep]
 
 
 def test_cut_stats_count_texts_and_tokens_lost(tokenizer):

@@ -105,6 +105,8 @@ def encode(
         covered = keep + (window.max_windows - 1) * step + specials
         dataset.cut_stats = length.cut_stats(full, max_length, np.minimum(full, covered))
         return dataset
+    if truncation == "head+tail" and head_tokens is None:
+        head_tokens = length.default_head(max_length)  # as `length.resolve` chooses it
     ids = [prefix + length.cut(t, keep, truncation, head_tokens) + suffix for t in whole]
     encoding = {"input_ids": ids}
     if types:
