@@ -80,6 +80,7 @@ def encode(
     window: WindowConfig | None = None,
     truncation: str = "head",
     head_tokens: int | None = None,
+    tokens: list[list[int]] | None = None,
 ) -> EncodedTexts:
     """Tokenize all texts in one fast batched call; truncation only, padding comes later.
 
@@ -88,13 +89,14 @@ def encode(
     enabled `window`) makes a longer text overlapping windows (`stride` tokens shared, at most
     `max_windows`), each framed by the special tokens. Text pairs are cut longest text first.
     The returned dataset's `cut_stats` counts the texts cut and the tokens they lost.
+    `tokens`: the texts' whole token ids (no special tokens) when already at hand.
     """
     window = window or WindowConfig()
     if window.enabled:
         truncation = "windows"
     if pairs is not None:
         return _encode_pairs(tokenizer, texts, pairs, max_length, labels)
-    whole = length.tokenize(tokenizer, texts)
+    whole = tokens if tokens is not None else length.tokenize(tokenizer, texts)
     prefix, suffix, types = _layout(tokenizer)
     specials = len(prefix) + len(suffix)
     full = np.fromiter((len(ids) + specials for ids in whole), dtype=np.int64, count=len(whole))

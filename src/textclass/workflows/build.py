@@ -52,13 +52,16 @@ def encode_split(
     window: WindowConfig | None = None,
     truncation: str = "head",
     head_tokens: int | None = None,
+    tokens: list[list[int]] | None = None,
 ) -> EncodedTexts:
-    """One split's texts (and pairs) as token ids, with the task's targets."""
+    """One split's texts (and pairs) as token ids, with the task's targets (`tokens`: the
+    texts' whole ids, when already at hand)."""
     y = label_targets(frame, labels, task) if "label" in frame.columns else None
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
     return encode(
-        tokenizer, frame["text"].tolist(), pairs, max_length, y, window, truncation, head_tokens
-    )
+        tokenizer, frame["text"].tolist(), pairs, max_length, y, window, truncation, head_tokens,
+        tokens,
+    )  # fmt: skip
 
 
 def length_stats(lengths: np.ndarray, cap: int) -> dict[str, Any]:
@@ -75,8 +78,11 @@ def length_stats(lengths: np.ndarray, cap: int) -> dict[str, Any]:
     }
 
 
-def training_lengths(tokenizer, frame: pd.DataFrame) -> np.ndarray:
-    """Each training text's (pair's) whole length in tokens, special tokens included."""
+def training_lengths(
+    tokenizer, frame: pd.DataFrame, tokens: list[list[int]] | None = None
+) -> np.ndarray:
+    """Each training text's (pair's) whole length in tokens, special tokens included
+    (`tokens`: single texts' whole ids, when already at hand)."""
     if "text_pair" in frame.columns:
         ids = tokenizer(
             frame["text"].tolist(),
@@ -87,19 +93,25 @@ def training_lengths(tokenizer, frame: pd.DataFrame) -> np.ndarray:
         )["input_ids"]
         return np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
     prefix, suffix = length.special_layout(tokenizer)
-    whole = length.tokenize(tokenizer, frame["text"].tolist())
+    whole = tokens if tokens is not None else length.tokenize(tokenizer, frame["text"].tolist())
     extra = len(prefix) + len(suffix)
     return np.fromiter((len(i) + extra for i in whole), dtype=np.int64, count=len(whole))
 
 
-def choose_length(cfg: ModelConfig, tokenizer, model, train: pd.DataFrame) -> LengthChoice:
+def choose_length(
+    cfg: ModelConfig, tokenizer, model, train: pd.DataFrame, tokens: list[list[int]] | None = None
+) -> LengthChoice:
     """`model.max_length` and `model.truncation` for this run (auto: from the training texts),
     logged with the reason."""
     limit = length.position_limit(
         tokenizer, model.config if cfg.architecture == "transformer" else None
     )
     choice = length.resolve(
-        cfg, training_lengths(tokenizer, train), limit, "text_pair" in train.columns, cfg.name
+        cfg,
+        training_lengths(tokenizer, train, tokens),
+        limit,
+        "text_pair" in train.columns,
+        cfg.name,
     )
     if choice.truncation == "windows" and cfg.window.stride > choice.max_length // 2:
         raise TextclassError(
@@ -117,7 +129,10 @@ def build(cfg: RunConfig, data: PreparedData) -> Built:
     same), and every split encoded."""
     tokenizer = build_tokenizer(cfg.model, training_texts(data.splits["train"]))
     model = build_model(cfg.model, data.labels, tokenizer, data.label_prior(), task=data.task)
-    choice = choose_length(cfg.model, tokenizer, model, data.splits["train"])
+    train = data.splits["train"]
+    # Single texts are tokenized whole once: for the length choice and for encoding.
+    whole = None if "text_pair" in train.columns else length.tokenize(tokenizer, train["text"])
+    choice = choose_length(cfg.model, tokenizer, model, train, whole)
     # Resolved in place, as train.metric is: config.yaml, the report and the model read ints.
     cfg.model.max_length = choice.max_length
     cfg.model.truncation = choice.truncation
@@ -126,7 +141,9 @@ def build(cfg: RunConfig, data: PreparedData) -> Built:
     window, cap = cfg.model.window, choice.max_length
     how = (window, choice.truncation, choice.head_tokens)
     encoded = {
-        name: encode_split(tokenizer, frame, data.labels, cap, data.task, *how)
+        name: encode_split(
+            tokenizer, frame, data.labels, cap, data.task, *how, whole if name == "train" else None
+        )
         for name, frame in data.splits.items()
     }
     cuts = {name: enc.cut_stats for name, enc in encoded.items()}
