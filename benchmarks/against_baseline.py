@@ -300,7 +300,8 @@ def show() -> None:
         path = RESULTS / name
         if path.is_file():
             results = json.loads(path.read_text())
-            print(f"{name} ({results['command']}; {results['environment']['date']}):\n")
+            commands = results.get("commands") or [results["command"]]
+            print(f"{name} ({'; '.join(commands)}; {results['environment']['date']}):\n")
             print(table(results) + "\n")
 
 
