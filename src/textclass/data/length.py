@@ -20,7 +20,6 @@ many tokens they lost (data.json `truncation`), which the report and the diagnos
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +27,6 @@ from typing import Any
 import numpy as np
 
 from textclass.errors import TextclassError
-
-log = logging.getLogger(__name__)
 
 ROUND_TO = 8  # tensor-friendly lengths
 MIN_LENGTH = 16
