@@ -24,17 +24,21 @@ _EXPORTS = {
     "RunResult": "textclass.workflows.train",
     "train": "textclass.workflows.train",
     "fit_and_evaluate": "textclass.workflows.train",
+    "cross_validate": "textclass.workflows.crossval",
+    "CVResult": "textclass.workflows.crossval",
     "evaluate_model": "textclass.workflows.evaluate",
     "predict_file": "textclass.workflows.predict",
 }
 
 __all__ = [
+    "CVResult",
     "Classifier",
     "ConfigError",
     "DataError",
     "RunConfig",
     "RunResult",
     "TextclassError",
+    "cross_validate",
     "evaluate_model",
     "fit_and_evaluate",
     "load_config",
@@ -48,6 +52,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
     from textclass.config.schema import RunConfig
     from textclass.errors import ConfigError, DataError, TextclassError
     from textclass.inference.classifier import Classifier
+    from textclass.workflows.crossval import CVResult, cross_validate
     from textclass.workflows.evaluate import evaluate_model
     from textclass.workflows.predict import predict_file
     from textclass.workflows.train import RunResult, fit_and_evaluate, train

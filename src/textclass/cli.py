@@ -88,6 +88,43 @@ def train(
     )
 
 
+@app.command(context_settings={"allow_extra_args": False})
+def cv(
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="YAML config, or a data file to cross-validate with the defaults."),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value overrides, e.g. train.lr=3e-5")
+    ] = None,
+    folds: Annotated[int, typer.Option("--folds", "-k", help="Number of folds.")] = 5,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="CV directory (default: output.dir/NAME-cv)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing CV directory.")] = False,
+) -> None:
+    """k-fold cross-validation: one run per fold, out-of-fold predictions for every row, mean ±
+    std and pooled metrics. Running it again continues with the folds not yet done."""
+    from textclass.config.load import train_arguments
+    from textclass.workflows.crossval import cross_validate
+
+    if config is None and not overrides:
+        raise TextclassError("nothing to cross-validate: `textclass cv config.yaml --folds 5`.")
+    config, overrides = train_arguments(config, overrides or [])
+    result = cross_validate(config, overrides, folds=folds, output=output, overwrite=overwrite)
+    summary, metric = result.summary, result.summary["metric"]
+    pooled = summary["pooled"]
+    interval = pooled.get("intervals", {}).get(metric)
+    typer.echo(
+        f"\ncross-validation: {result.cv_dir}\n"
+        f"{metric} over {folds} folds: {summary['mean'][metric]:.4f} ± "
+        f"{summary['std'][metric]:.4f}; pooled out-of-fold {pooled[metric]:.4f}"
+        + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
+        + f"\nreport: {result.cv_dir / rundir.CV_REPORT['md']}"
+    )
+
+
 @app.command()
 def init(
     path: Annotated[

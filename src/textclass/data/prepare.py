@@ -8,6 +8,7 @@ Problems with the input raise `DataError` naming the file, line or column and th
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import logging
 import numbers
@@ -409,6 +410,30 @@ def _number_hint(cell: str) -> str:
 # ---------------------------------------------------------------- the whole step
 
 
+def split_stats(splits: dict[str, pd.DataFrame], task: str) -> dict[str, Any]:
+    """Sizes, class counts (or target statistics) and cross-split duplicates of the splits."""
+    stats: dict[str, Any] = {"sizes": {name: len(frame) for name, frame in splits.items()}}
+    if task == REGRESSION:
+        stats["target_stats"] = {n: _target_stats(frame["label"]) for n, frame in splits.items()}
+        stats["class_counts"] = {name: {} for name in splits}
+    else:
+        stats["class_counts"] = {n: _class_counts(frame, task) for n, frame in splits.items()}
+    stats["cross_split_duplicates"] = _cross_split_duplicates(splits)
+    if task == MULTI_LABEL:
+        stats["labels_per_text"] = {
+            name: float(frame["label"].map(len).mean()) for name, frame in splits.items()
+        }
+    return stats
+
+
+def with_splits(data: PreparedData, splits: dict[str, pd.DataFrame]) -> PreparedData:
+    """`data` with other splits (a cross-validation fold): same labels, columns, task and
+    cleaning record; sizes and class counts of the new splits."""
+    splits = {name: frame.reset_index(drop=True) for name, frame in splits.items()}
+    stats = copy.deepcopy(data.stats) | split_stats(splits, data.task)
+    return replace(data, splits=splits, stats=stats)
+
+
 def _cross_split_duplicates(splits: dict[str, pd.DataFrame]) -> dict[str, int]:
     seen = set(splits["train"]["text"])
     return {name: int(splits[name]["text"].isin(seen).sum()) for name in ("validation", "test")}
@@ -466,17 +491,7 @@ def prepare_data(
                 f"(training labels: {', '.join(labels[:20])}). Fix the labels, or add training "
                 "examples of them."
             )
-    stats["sizes"] = {name: len(frame) for name, frame in splits.items()}
-    if task == REGRESSION:
-        stats["target_stats"] = {n: _target_stats(frame["label"]) for n, frame in splits.items()}
-        stats["class_counts"] = {name: {} for name in splits}
-    else:
-        stats["class_counts"] = {n: _class_counts(frame, task) for n, frame in splits.items()}
-    stats["cross_split_duplicates"] = _cross_split_duplicates(splits)
-    if task == MULTI_LABEL:
-        stats["labels_per_text"] = {
-            name: float(frame["label"].map(len).mean()) for name, frame in splits.items()
-        }
+    stats |= split_stats(splits, task)
     return PreparedData(
         splits=splits,
         labels=labels,

@@ -12,6 +12,7 @@
       predictions_validation.csv
       report.md / report.html / report.json / report_files/
       checkpoints/best, checkpoints/last   (Accelerate state; `train --resume`)
+      metrics_test_set.json, predictions_test_set.csv   (a cross-validation fold: the test split)
       model/                 a Hugging Face model directory + textclass.json + config.yaml
                              (linear: linear.safetensors + linear.json instead of HF files)
 
@@ -42,6 +43,12 @@ FIGURES = "report_files"  # the report's PNG figures
 CHECKPOINTS = "checkpoints"
 MODEL = "model"
 COMPARISON = {"md": "comparison.md", "json": "comparison.json"}
+# A cross-validation directory (`textclass cv`): fold_1/ ... fold_K/ are run directories.
+CV_SUMMARY = "cv.json"  # folds, per-fold and pooled metrics, what has been done
+OOF_PREDICTIONS = "oof_predictions.csv"  # every pooled row once, from the model that never saw it
+CV_REPORT = {"md": "cv_report.md", "html": "cv_report.html"}
+CV_TEST_SET = "metrics_test_set.json"  # in a fold's run directory: the fold model on the test split
+CV_TEST_PREDICTIONS = "predictions_test_set.csv"
 # Columns of a predictions file read back exactly as written: labels are strings whatever
 # they look like (`0`, `007`, `1.0`, `True`, `NA`); the `prob_<label>` columns are numbers.
 # (A regression run's gold and predicted values are read as text too; its section parses them.)

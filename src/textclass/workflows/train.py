@@ -485,25 +485,12 @@ def train(
             f"{run.path}: the data files changed since this run started, so it cannot be "
             "resumed exactly. Start a new run instead."
         )
-    built = None if cfg.model.architecture == "linear" else build(cfg, data)
-    if built is not None:
-        data.stats.update(built.stats)
+    built = build_for(cfg, data)
     run = run or _new_run(cfg, output, overwrite, procs)
-    log.info("run directory: %s", run.path)
-    if procs.is_main_process and resume is None:
-        device = choose_device(cfg.train.device) if built is not None else "cpu"
-        precision = choose_precision(cfg.train.precision, device) if built is not None else "fp32"
-        env = environment_record(device, precision, cfg.seed, data.file_hashes)
-        run.write_config_text(cfg.to_yaml())
-        run.write(rundir.ENVIRONMENT, env)
-        run.write(rundir.DATA, data.stats)
-    result = fit_and_evaluate(
-        cfg, data, built=built, callbacks=callbacks, checkpoint_dir=run.checkpoints,
-        resume=resume is not None,
+    result = train_in(
+        run, cfg, data, built, callbacks=callbacks, resume=resume is not None, report=report,
+        procs=procs,
     )  # fmt: skip
-    if procs.is_main_process:
-        write_run(run, result, report=report)
-    procs.wait_for_everyone()
     return RunResult(
         run_dir=run.path,
         metrics=result.metrics,
@@ -512,6 +499,47 @@ def train(
         thresholds=result.threshold_summary,
         model=result.model,
     )
+
+
+def build_for(cfg: RunConfig, data: PreparedData) -> Built | None:
+    """Tokenizer, model and encoded splits (None for a linear model); their statistics (token
+    lengths, truncation) join the data's."""
+    built = None if cfg.model.architecture == "linear" else build(cfg, data)
+    if built is not None:
+        data.stats.update(built.stats)
+    return built
+
+
+def train_in(
+    run: RunDir,
+    cfg: RunConfig,
+    data: PreparedData,
+    built: Built | None,
+    *,
+    callbacks: list[Callback] | None = None,
+    resume: bool = False,
+    report: bool = True,
+    procs: PartialState | None = None,
+) -> Evaluation:
+    """Train and evaluate into the run directory `run` (a new one, or an interrupted one with
+    `resume`): config, environment and data statistics first, then every artifact."""
+    procs = procs or PartialState()
+    log.info("run directory: %s", run.path)
+    if procs.is_main_process and not resume:
+        device = choose_device(cfg.train.device) if built is not None else "cpu"
+        precision = choose_precision(cfg.train.precision, device) if built is not None else "fp32"
+        env = environment_record(device, precision, cfg.seed, data.file_hashes)
+        run.write_config_text(cfg.to_yaml())
+        run.write(rundir.ENVIRONMENT, env)
+        run.write(rundir.DATA, data.stats)
+    result = fit_and_evaluate(
+        cfg, data, built=built, callbacks=callbacks, checkpoint_dir=run.checkpoints,
+        resume=resume,
+    )  # fmt: skip
+    if procs.is_main_process:
+        write_run(run, result, report=report)
+    procs.wait_for_everyone()
+    return result
 
 
 def write_run(run: RunDir, result: Evaluation, report: bool = True) -> None:
