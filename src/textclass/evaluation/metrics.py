@@ -86,7 +86,8 @@ def multilabel_metrics(
 ) -> dict[str, Any]:
     """Micro/macro/weighted/samples P/R/F1, per-label P/R/F1/support/ROC-AUC, Hamming loss,
     subset accuracy (also reported as `accuracy`) and mean binary log loss, at `thresholds`
-    (one per label; 0.5 when None)."""
+    (one per label, or one row per text: pooled out-of-fold predictions each cut at their fold's
+    thresholds; 0.5 when None)."""
     y_true = np.asarray(y_true).astype(np.int64)
     cut = np.full(len(labels), 0.5) if thresholds is None else np.asarray(thresholds)
     y_pred = MULTI_LABEL.decide_ids(probs, cut)
@@ -116,7 +117,7 @@ def multilabel_metrics(
             "f1": float(f[i]),
             "support": int(s[i]),
             "roc_auc": aucs[i],
-            "threshold": float(cut[i]),
+            "threshold": float(cut[i] if cut.ndim == 1 else cut[:, i].mean()),
         }
         for i, label in enumerate(labels)
     }
