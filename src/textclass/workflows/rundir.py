@@ -56,6 +56,13 @@ LINEAR_WEIGHTS = "linear.safetensors"  # a linear model's arrays (textclass.mode
 LINEAR_SETTINGS = "linear.json"  # its feature settings, estimator, labels and task
 TRAINER_STATE = "trainer_state.json"  # in each checkpoint, beside Accelerate's files
 
+# An ensemble directory (`textclass ensemble`): one file that references its members.
+ENSEMBLE = "ensemble.json"
+# A cross-validation directory (`textclass cv`), as ensembles read it.
+CV_META = "cv.json"  # {"kind": "cross_validation", "folds": K, "task", "labels", "done", ...}
+OOF_PREDICTIONS = "oof_predictions.csv"  # `row`, `fold`, texts, label, output columns
+CV_FOLD = "fold_{k}"  # fold k's run directory (k = 1..K)
+
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (a crash never leaves half a file)."""
