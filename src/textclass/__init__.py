@@ -26,6 +26,7 @@ _EXPORTS = {
     "fit_and_evaluate": "textclass.workflows.train",
     "evaluate_model": "textclass.workflows.evaluate",
     "predict_file": "textclass.workflows.predict",
+    "build_ensemble": "textclass.workflows.ensemble",
 }
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "TextclassError",
+    "build_ensemble",
     "evaluate_model",
     "fit_and_evaluate",
     "load_config",
@@ -48,6 +50,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
     from textclass.config.schema import RunConfig
     from textclass.errors import ConfigError, DataError, TextclassError
     from textclass.inference.classifier import Classifier
+    from textclass.workflows.ensemble import build_ensemble
     from textclass.workflows.evaluate import evaluate_model
     from textclass.workflows.predict import predict_file
     from textclass.workflows.train import RunResult, fit_and_evaluate, train
