@@ -28,6 +28,7 @@ _EXPORTS = {
     "CVResult": "textclass.workflows.crossval",
     "evaluate_model": "textclass.workflows.evaluate",
     "predict_file": "textclass.workflows.predict",
+    "build_ensemble": "textclass.workflows.ensemble",
 }
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "TextclassError",
+    "build_ensemble",
     "cross_validate",
     "evaluate_model",
     "fit_and_evaluate",
@@ -53,6 +55,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
     from textclass.errors import ConfigError, DataError, TextclassError
     from textclass.inference.classifier import Classifier
     from textclass.workflows.crossval import CVResult, cross_validate
+    from textclass.workflows.ensemble import build_ensemble
     from textclass.workflows.evaluate import evaluate_model
     from textclass.workflows.predict import predict_file
     from textclass.workflows.train import RunResult, fit_and_evaluate, train

@@ -427,6 +427,32 @@ def serve(
 
 
 @app.command()
+def ensemble(
+    members: Annotated[
+        list[Path],
+        typer.Argument(help="Run directories, model directories or cross-validation directories."),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The ensemble directory.")],
+    method: Annotated[
+        str,
+        typer.Option(
+            help="soft (mean of the models), weighted (weights fitted on validation or "
+            "out-of-fold predictions) or stacking (logistic regression on out-of-fold "
+            "predictions; cross-validation directories only)."
+        ),
+    ] = "soft",
+    seed: Annotated[int, typer.Option(help="Seed of the stacker's inner folds.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
+) -> None:
+    """Combine trained models into an ensemble directory (it references them, no copies)."""
+    from textclass.workflows.ensemble import build_ensemble
+
+    result = build_ensemble(members, method, output, overwrite=overwrite, seed=seed)
+    typer.echo(result.summary())
+    typer.echo(f"use it like a model directory: textclass predict {result.path} -i FILE -o OUT")
+
+
+@app.command()
 def export(
     model_dir: Annotated[Path, typer.Argument(help="A model directory (runs/NAME/model).")],
     format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",

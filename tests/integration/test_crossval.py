@@ -107,3 +107,19 @@ def test_the_cv_command(monkeypatch, capsys, tmp_path, tiny_config):
     assert code == 0, err
     assert "over 2 folds" in stdout and "pooled out-of-fold" in stdout
     assert (out / "oof_predictions.csv").is_file() and (out / "cv_report.html").is_file()
+
+
+def test_a_real_cross_validation_makes_soft_and_stacking_ensembles(tmp_path, tiny_config):
+    from textclass.workflows.ensemble import build_ensemble
+
+    cfg = tiny_config(*LINEAR)
+    result = cross_validate(cfg, folds=3, output=tmp_path / "cv", report=False)
+    test = pd.read_csv(cfg.data.test)["text"].tolist()
+    members = [Classifier.load(m).predict_proba(test) for m in result.model_dirs]
+    build_ensemble([result.cv_dir], method="soft", output=tmp_path / "soft")
+    soft = Classifier.load(tmp_path / "soft").predict_proba(test)
+    np.testing.assert_allclose(soft, np.mean(members, axis=0), atol=1e-6)
+    build_ensemble([result.cv_dir], method="stacking", output=tmp_path / "stack")
+    stacked = Classifier.load(tmp_path / "stack").predict_proba(test)
+    assert stacked.shape == soft.shape
+    np.testing.assert_allclose(stacked.sum(axis=1), 1, atol=1e-6)

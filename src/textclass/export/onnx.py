@@ -205,6 +205,11 @@ def export_onnx(
     in textclass.json (`export.max_prob_diff`). An fp32 export that differs by more than 1e-4 is
     an error.
     """
+    if (Path(model_dir) / rundir.ENSEMBLE).is_file():
+        raise TextclassError(
+            f"{model_dir} is an ensemble; exporting an ensemble to ONNX is not supported. "
+            "Export its members one by one, or serve the ensemble directory as it is."
+        )
     meta_file = Path(model_dir) / rundir.MODEL_META
     if meta_file.is_file() and rundir.read_json(meta_file).get("architecture") == "linear":
         raise TextclassError(LINEAR_NOT_EXPORTED.format(path=model_dir))

@@ -99,8 +99,13 @@ class Classifier:
     ) -> Classifier:
         """Load a model directory. `backend`: `torch`, `onnx` (a `textclass export` directory,
         run with ONNX Runtime on the CPU) or `auto` (onnx where there is a model.onnx and no
-        PyTorch weights)."""
+        PyTorch weights). An ensemble directory (ensemble.json) loads as an
+        `EnsembleClassifier`, its members with these settings."""
         path = Path(path)
+        if (path / rundir.ENSEMBLE).is_file():  # an ensemble directory (`textclass ensemble`)
+            from textclass.inference.ensemble import EnsembleClassifier
+
+            return EnsembleClassifier.from_dir(path, device, precision, backend)
         meta_file = path / rundir.MODEL_META
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
         if backend not in ("auto", "torch", "onnx"):

@@ -185,7 +185,8 @@ def _check_servable(settings: ServeSettings) -> None:
     """Fail before binding a port: a missing model, or onnx asked for without an export; warn
     when the server is reachable from other machines without API keys."""
     model_dir = settings.model_dir
-    if model_dir is None or not (Path(model_dir) / rundir.HF_CONFIG).is_file():
+    found = [rundir.HF_CONFIG, rundir.ENSEMBLE]  # a model or an ensemble directory
+    if model_dir is None or not any((Path(model_dir) / name).is_file() for name in found):
         load_classifier(settings)  # raises the standard "not a model directory" error
     if settings.backend == "onnx" and not is_onnx_dir(model_dir):
         raise TextclassError(

@@ -146,18 +146,23 @@ class ModelInfo(BaseModel):
     version: str
     task: str
     labels: list[str]
-    architecture: str  # transformer, bilstm or linear
+    architecture: str  # transformer, bilstm, linear or ensemble
     text_pair: bool
     max_length: int | None  # None: a linear model reads whole texts
     truncation: str | None = Field(
         description="What a longer text keeps: head, tail, head+tail, windows; None for linear."
     )
-    backend: str  # torch, onnx, or numpy (linear)
+    backend: str  # torch, onnx, or numpy (linear); an ensemble's members', `+`-joined
     precision: str
     quantize: str | None
     metrics: dict[str, Any]
     config_sha256: str | None
     base_model: str | None
+    ensemble: dict[str, Any] | None = Field(
+        None,
+        description="An ensemble directory: its method, groups, member models and weights; "
+        "null for a single model.",
+    )
     textclass_version: str
     limits: dict[str, Any]
     batching: dict[str, Any]

@@ -37,8 +37,12 @@ def is_pair_model(classifier: Classifier | None, model_dir: Path | None) -> bool
     """Whether the model classifies text pairs (then requests need `text_pairs`)."""
     if classifier is not None:
         return bool(classifier.columns.get("text_pair"))
-    meta_file = Path(model_dir) / MODEL_META if model_dir is not None else None
-    if meta_file is None or not meta_file.is_file():
+    if model_dir is None:
+        return False
+    meta_file = Path(model_dir) / MODEL_META
+    if not meta_file.is_file():  # an ensemble directory names its columns in ensemble.json
+        meta_file = Path(model_dir) / rundir.ENSEMBLE
+    if not meta_file.is_file():
         return False
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
     return bool((meta.get("columns") or {}).get("text_pair"))
@@ -60,7 +64,7 @@ def _identity(model_dir: Path) -> tuple[str | None, str | None, str | None]:
         with contextlib.suppress(yaml.YAMLError, AttributeError):
             name = (yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}).get("name")
     name = name or (model_dir.parent.name if model_dir.name == "model" else model_dir.name)
-    for weights in (rundir.WEIGHTS, rundir.ONNX, rundir.LINEAR_WEIGHTS):
+    for weights in (rundir.WEIGHTS, rundir.ONNX, rundir.LINEAR_WEIGHTS, rundir.ENSEMBLE):
         if (model_dir / weights).is_file():
             version = sha256_file(model_dir / weights)[:12]
             break
@@ -92,6 +96,7 @@ def model_info(clf: Classifier, model_dir: Path | None) -> dict[str, Any]:
         "metrics": meta.get("metrics", {}),
         "config_sha256": config_sha256,
         "base_model": meta.get("base_model"),
+        "ensemble": meta.get("ensemble"),  # method, groups, members, weights; None: one model
         "textclass_version": textclass.__version__,
     }
 

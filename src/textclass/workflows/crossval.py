@@ -185,7 +185,7 @@ def _config_difference(earlier: dict[str, Any], plan: dict[str, Any]) -> str:
 
 
 def _fold(k: int) -> str:
-    return f"fold_{k}"
+    return rundir.CV_FOLD.format(k=k)
 
 
 def _finished(fold_dir: Path) -> bool:

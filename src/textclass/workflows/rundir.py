@@ -45,6 +45,7 @@ MODEL = "model"
 COMPARISON = {"md": "comparison.md", "json": "comparison.json"}
 # A cross-validation directory (`textclass cv`): fold_1/ ... fold_K/ are run directories.
 CV_SUMMARY = "cv.json"  # folds, per-fold and pooled metrics, what has been done
+CV_FOLD = "fold_{k}"  # fold k's run directory (k = 1..K)
 OOF_PREDICTIONS = "oof_predictions.csv"  # every pooled row once, from the model that never saw it
 CV_REPORT = {"md": "cv_report.md", "html": "cv_report.html"}
 CV_TEST_SET = "metrics_test_set.json"  # in a fold's run directory: the fold model on the test split
@@ -62,6 +63,9 @@ ONNX = "model.onnx"  # an exported directory (`textclass export`)
 LINEAR_WEIGHTS = "linear.safetensors"  # a linear model's arrays (textclass.models.linear)
 LINEAR_SETTINGS = "linear.json"  # its feature settings, estimator, labels and task
 TRAINER_STATE = "trainer_state.json"  # in each checkpoint, beside Accelerate's files
+
+# An ensemble directory (`textclass ensemble`): one file that references its members.
+ENSEMBLE = "ensemble.json"
 
 
 def write_json(path: Path, data: Any) -> None:
