@@ -55,6 +55,7 @@ ONNX = "model.onnx"  # an exported directory (`textclass export`)
 LINEAR_WEIGHTS = "linear.safetensors"  # a linear model's arrays (textclass.models.linear)
 LINEAR_SETTINGS = "linear.json"  # its feature settings, estimator, labels and task
 TRAINER_STATE = "trainer_state.json"  # in each checkpoint, beside Accelerate's files
+AVERAGE_STATE = "average.safetensors"  # train.average's snapshots, in each checkpoint
 
 
 def write_json(path: Path, data: Any) -> None:
