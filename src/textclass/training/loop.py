@@ -423,7 +423,7 @@ class _Run:
 
 def fit(ctx: FitContext, resume: bool = False) -> FitResult:
     """Train `ctx.model`; returns it with the selected weights loaded: the best evaluation's,
-    or their average (`train.average`)."""
+    or the average of several evaluations' weights (`train.average`)."""
     run = _Run(ctx, resume)
     state = run.state
     run.callbacks.on_train_begin(
