@@ -457,6 +457,24 @@ class TrainConfig(_Section):
         "ones.",
     )
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    average: Literal["none", "swa", "last_k"] = Field(
+        "none",
+        description="Weight averaging; the average is evaluated on validation and becomes the "
+        "model. swa: running mean of the weights at every evaluation from `average_start` of "
+        "the planned steps on (torch.optim.swa_utils); last_k: mean of the last `average_k` "
+        "evaluated checkpoints; none: the best single checkpoint. Averaging needs two or more "
+        "snapshots (more with train.eval_steps).",
+    )
+    average_start: float = Field(
+        0.75,
+        gt=0,
+        lt=1,
+        description="swa: share of the planned optimizer steps after which evaluations are "
+        "averaged.",
+    )
+    average_k: int = Field(
+        3, ge=2, description="last_k: how many of the last evaluated checkpoints are averaged."
+    )
     num_workers: int = Field(
         0, ge=0, description="DataLoader worker processes (0: batches built inline)."
     )
@@ -560,6 +578,7 @@ class RunConfig(_Section):
                 "one fit, no epochs",
                 drop,
             ),
+            "train.average": (t.average != "none", "one fit, no checkpoints", "set none"),
         }
         problems = [f"{key} ({why}: {fix})" for key, (bad, why, fix) in wrong.items() if bad]
         if problems:

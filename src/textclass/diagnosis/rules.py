@@ -514,6 +514,53 @@ def check_data_wait(history: list[dict[str, Any]], **_) -> list[Finding]:
 
 
 @rule(
+    "weight_average",
+    "train.average: the averaged weights worse on validation than the best single checkpoint, "
+    "or too few evaluations to average",
+)
+def check_weight_average(integrity: dict[str, Any], task: Task, **_) -> list[Finding]:
+    """The selected average lost to a single checkpoint on the selection metric (the model is
+    the average all the same: the user asked for it), or nothing was averaged."""
+    average = integrity.get("average")
+    if not average:
+        return []
+    method = average["method"]
+    if not average.get("selected"):
+        return [
+            Finding(
+                "weight_average_skipped",
+                "Weight averaging averaged nothing",
+                "warn",
+                average.get("skipped", "fewer than 2 evaluations to average"),
+                ["too few evaluations after the averaging start", "early stopping"],
+                f"Evaluate more often (train.eval_steps) with train.average={method}, or set "
+                "train.average=none.",
+            )
+        ]
+    metric, value, best = average["metric"], average["value"], average["best_single"]
+    worse = value > best["value"] if task.lower_is_better(metric) else value < best["value"]
+    if not worse:
+        return []
+    return [
+        Finding(
+            "weight_average_worse",
+            "The averaged weights are worse on validation than the best single checkpoint",
+            "warn",
+            f"validation {metric}: {value:.4f} for the average of {average['snapshots']} "
+            f"evaluations ({method}, steps {average['steps'][0]}-{average['steps'][-1]}), "
+            f"{best['value']:.4f} for the checkpoint of step {best['step']}",
+            [
+                "the averaged evaluations lie far apart (a high learning rate late in training)",
+                "snapshots from before the model converged",
+            ],
+            "Keep the best single checkpoint (train.average=none)"
+            + (", or start averaging later (train.average_start)" if method == "swa" else "")
+            + ".",
+        )
+    ]
+
+
+@rule(
     "weakness",
     "classes much weaker than others on test (multi-label: labels present but never predicted "
     "right)",

@@ -66,9 +66,14 @@ def _training_figure(plt, save, training: dict[str, Any]) -> None:
     axes[0].legend()
     for key in [k for k in CURVE_METRICS if k in history[0]]:
         axes[1].plot(evaluated, [h[key] for h in history], "o-", label=key[4:])
-    sel = training["selected_step"]
+    sel, average = training["selected_step"], training.get("average") or {}
     if sel is not None:
-        axes[1].axvline(sel, color="green", ls="--", lw=1, label=f"selected (step {sel})")
+        name = "best single" if average.get("selected") else "selected"
+        axes[1].axvline(sel, color="green", ls="--", lw=1, label=f"{name} (step {sel})")
+    if average.get("selected"):  # the averaged weights' validation metrics, at the last step
+        for key in [k for k in CURVE_METRICS if k in average]:
+            axes[1].plot(average["step"], average[key], "k*", ms=9)
+        axes[1].plot([], [], "k*", label=f"average ({average['method']}, selected)")
     axes[1].set(title="Validation metrics", xlabel="step")
     axes[1].legend()
     if steps.get("lr"):

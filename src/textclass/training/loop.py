@@ -2,10 +2,11 @@
 
 `fit` runs optimizer steps, evaluates on a schedule and decides which evaluation is best (the
 selection); everything else is a callback (`callbacks.py`, `checkpoints.py`): early stopping,
-the best weights (in memory, and on disk when a run directory asks), resumable checkpoints,
-progress, the training monitor, and any user or search callback. Everything that must survive
-an interruption lives in `TrainState` and in Accelerate's state (model, optimizer, scheduler,
-RNGs), so a resumed run continues with exactly the batches and random numbers it would have had.
+the best weights (in memory, and on disk when a run directory asks), weight averaging
+(`averaging.py`), resumable checkpoints, progress, the training monitor, and any user or
+search callback. Everything that must survive an interruption lives in `TrainState` and in
+Accelerate's state (model, optimizer, scheduler, RNGs, averaged snapshots), so a resumed run
+continues with exactly the batches and random numbers it would have had.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from textclass.errors import TextclassError, TrainingInterrupted
 from textclass.inference.forward import predict_logits
 from textclass.models.attention import fast_attention
 from textclass.runtime import autocast_dtype
+from textclass.training.averaging import WeightAveraging, make_averaging
 from textclass.training.callbacks import Callback, CallbackList, EarlyStopping, Progress
 from textclass.training.checkpoints import (
     BEST,
@@ -161,13 +163,14 @@ class FitContext:
 
 @dataclass
 class FitResult:
-    """The trained model (best weights loaded, unwrapped), its state and the loss it used."""
+    """The trained model (selected weights loaded, unwrapped), its state and the loss it used."""
 
     model: torch.nn.Module
     state: TrainState
     loss: dict[str, Any]  # the objective as built (`Loss.describe()`)
-    # The best evaluation's weights as snapshotted when selected (CPU copies): what `model`
-    # must hold; the integrity check compares the evaluated weights with these.
+    # The best evaluation's weights as snapshotted when selected, or the averaged weights
+    # (CPU copies): what `model` must hold; the integrity check compares the evaluated
+    # weights with these.
     selected: dict[str, torch.Tensor] | None = None
 
 
@@ -249,6 +252,10 @@ class _Run:
         )
         self.best = BestWeights(ctx.checkpoint_dir / BEST if ctx.checkpoint_dir else None)
         builtin: list[Callback] = [self.best, EarlyStopping(tcfg.early_stopping.patience)]
+        # Registers its checkpoint hooks before a resume loads the state.
+        self.averaging = make_averaging(tcfg, self.model, acc, self.task, total)
+        if self.averaging is not None:
+            builtin.append(self.averaging)
         if ctx.checkpoint_dir is not None:
             last = LastCheckpoint(ctx.checkpoint_dir / LAST, tcfg.checkpoint_steps)
             builtin.append(last)
@@ -274,9 +281,9 @@ class _Run:
         state.should_stop = state.stopped_early  # a resumed run that had stopped stays stopped
         return state
 
-    def evaluate(self) -> None:
-        """Evaluate on validation, decide whether it is the best so far, tell the callbacks."""
-        ctx, state, tcfg = self.ctx, self.state, self.tcfg
+    def validate(self) -> dict[str, Any]:
+        """Validation metrics of the model's current weights."""
+        ctx = self.ctx
         thresholds = None
         if self.task.tuned_thresholds:
             # Multi-label checkpoints are chosen at the default cut; thresholds are tuned after.
@@ -292,6 +299,12 @@ class _Run:
             self.task,
             thresholds,
         )
+        return metrics
+
+    def evaluate(self) -> None:
+        """Evaluate on validation, decide whether it is the best so far, tell the callbacks."""
+        state, tcfg = self.state, self.tcfg
+        metrics = self.validate()
         record = self._record(metrics)
         value = metrics[tcfg.metric]
         lower = self.task.lower_is_better(tcfg.metric)
@@ -409,7 +422,8 @@ class _Run:
 
 
 def fit(ctx: FitContext, resume: bool = False) -> FitResult:
-    """Train `ctx.model`; returns it with the best evaluation's weights loaded."""
+    """Train `ctx.model`; returns it with the selected weights loaded: the best evaluation's,
+    or the average of several evaluations' weights (`train.average`)."""
     run = _Run(ctx, resume)
     state = run.state
     run.callbacks.on_train_begin(
@@ -427,11 +441,21 @@ def fit(ctx: FitContext, resume: bool = False) -> FitResult:
     with stop_on_signals(state):
         while state.global_step < state.total_steps and not state.should_stop:
             run.run_epoch()
-    run.callbacks.on_train_end(state)
+    run.callbacks.on_train_end(state, validate=run.validate)  # weight averaging evaluates
     model = run.accelerator.unwrap_model(run.model)
     run.accelerator.free_memory()  # the optimizer and loaders go; the model is returned
-    run.best.restore(model)
+    selected = _select(run.best, run.averaging, model)
     model.eval()
-    return FitResult(
-        model=model, state=state, loss=state.extras["loss"], selected=run.best.state_dict
-    )
+    return FitResult(model=model, state=state, loss=state.extras["loss"], selected=selected)
+
+
+def _select(
+    best: BestWeights, averaging: WeightAveraging | None, model: torch.nn.Module
+) -> dict[str, torch.Tensor] | None:
+    """Load the selected weights into `model`: the average when `train.average` made one,
+    else the best evaluation's; returns them."""
+    if averaging is not None and averaging.state_dict is not None:
+        model.load_state_dict(averaging.state_dict)
+        return averaging.state_dict
+    best.restore(model)
+    return best.state_dict

@@ -63,6 +63,7 @@ ONNX = "model.onnx"  # an exported directory (`textclass export`)
 LINEAR_WEIGHTS = "linear.safetensors"  # a linear model's arrays (textclass.models.linear)
 LINEAR_SETTINGS = "linear.json"  # its feature settings, estimator, labels and task
 TRAINER_STATE = "trainer_state.json"  # in each checkpoint, beside Accelerate's files
+AVERAGE_STATE = "average.safetensors"  # train.average's snapshots, in each checkpoint
 
 # An ensemble directory (`textclass ensemble`): one file that references its members.
 ENSEMBLE = "ensemble.json"

@@ -86,6 +86,9 @@ class Evaluation:
         meta = _model_meta(self.cfg, self.data, self.precision)
         if self.built is not None:
             meta["selected_step"] = self.state.best_step
+            average = self.state.extras.get("average") or {}
+            if average.get("selected"):  # the weights are the mean of these evaluations'
+                meta["averaged"] = {"method": average["method"], "steps": average["steps"]}
         if self.thresholds is not None:
             meta["thresholds"] = dict(zip(self.data.labels, self.thresholds.tolist(), strict=True))
         task = get_task(self.data.task)
@@ -213,6 +216,8 @@ def _evaluate_selected(cfg, data, built, fitted, monitor, precision, env) -> Eva
         ),
         "evaluated_sha256": weights_digest(evaluated),
     }
+    if "average" in fitted.state.extras:  # train.average: whether the average was selected
+        integrity["average"] = fitted.state.extras["average"]
     findings = diagnose(
         monitor, fitted.state.history, metrics, integrity, data.stats,
         cfg.train.class_weights, fitted.loss, config=cfg.to_dict(),

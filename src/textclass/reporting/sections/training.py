@@ -36,6 +36,7 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
             "stopped_early": state.get("stopped_early", False),
             "patience": train["early_stopping"]["patience"],
             "resumed_at_step": monitor.get("resumed_at_step"),
+            "average": state.get("extras", {}).get("average"),  # train.average
         }
     }
 
@@ -64,6 +65,7 @@ def blocks(report: dict[str, Any]) -> list[Block]:
         ("table", [*headers, "learning rate", "samples/s", ""], rows),
         ("fig", "training_curves"),
         ("p", _summary(t)),
+        *([("p", _average(t["average"]))] if t.get("average") else []),
     ]
 
 
@@ -104,4 +106,18 @@ def _summary(t: dict[str, Any]) -> str:
         f"{t['steps_done']} of {t['total_steps']} optimizer steps in {t['train_seconds']:.0f} s "
         f"of training ({fmt(t['samples_per_second'])} samples/s); {stop}. Selected checkpoint: "
         f"step {t['selected_step']} ({t['selection']}: {fmt(t['best_value'])}).{resumed}{waited}"
+    )
+
+
+def _average(a: dict[str, Any]) -> str:
+    """train.average: what was averaged, and the average against the best single checkpoint."""
+    start = f" from step {a['start_step']}" if a["method"] == "swa" else f" (k={a['k']})"
+    if not a.get("selected"):
+        return f"Weights averaged: {a['method']}{start}, not applied: {a.get('skipped', '')}."
+    best = a["best_single"]
+    return (
+        f"Weights averaged: {a['method']}{start} over {a['snapshots']} snapshots (steps "
+        f"{', '.join(map(str, a['steps']))}); validation {a['metric']} of the average "
+        f"{fmt4(a['value'])} vs best single checkpoint {fmt4(best['value'])} (step "
+        f"{best['step']}). The model is the average."
     )
