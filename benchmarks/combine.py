@@ -129,12 +129,12 @@ def cv_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 def ensembles_worker(spec: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
-    from textclass.workflows.ensemble import build_ensemble
 
     from textclass.config.tasks import SINGLE_LABEL
     from textclass.evaluation.baseline import compare
     from textclass.inference.classifier import Classifier
     from textclass.workflows import rundir
+    from textclass.workflows.ensemble import build_ensemble
 
     cv = rundir.read_json(CV_DIR / rundir.CV_SUMMARY)
     labels, metric = cv["labels"], cv["metric"]
@@ -209,8 +209,14 @@ def average_worker(spec: dict[str, Any]) -> dict[str, Any]:
         "overrides": spec["overrides"],
         "wall_s": round(wall, 1),
         "history_tail": result.history[-3:],
-        "test": {k: metrics.get(k) for k in ("accuracy", "f1_macro", "log_loss")},
-        "test_calibration": metrics.get("calibration"),
+        "test": {k: metrics.get(k) for k in ("accuracy", "f1_macro", "log_loss", "ece")},
+        "validation": {
+            k: result.metrics["validation"].get(k) for k in ("accuracy", "f1_macro", "ece")
+        },
+        "calibration": result.metrics.get("calibration"),
+        "average": rundir.read_json(result.run_dir / rundir.HISTORY)
+        .get("extras", {})
+        .get("average"),
         "probabilities": test[[c for c in test.columns if c.startswith("prob_")]]
         .to_numpy()
         .round(6)
