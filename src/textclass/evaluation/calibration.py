@@ -86,7 +86,7 @@ def scale_logits(logits: np.ndarray, temperature: float | np.ndarray | None) -> 
 
 
 def temperature_array(saved: Any, labels: int) -> np.ndarray | None:
-    """textclass.json's `temperature` (a number, or one per label) as float32, what divides
+    """The `temperature` of textclass.json (a number, or one per label) as float32, what divides
     the logits; None for none or 1 (nothing to divide)."""
     if saved is None:
         return None

@@ -15,7 +15,7 @@ SPLITS = ("validation", "test")
 
 
 def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
-    """metrics.json's calibration record as the report shows it; None for runs without one
+    """The calibration record of metrics.json as the report shows it; None for runs without one
     (regression, runs written before calibration)."""
     raw = run.metrics.get("calibration")
     if not raw:
