@@ -265,6 +265,7 @@ def _measure(cfg: RunConfig, data: PreparedData, logits: dict[str, np.ndarray]) 
         record = skipped_record("eval.calibration is none: the probabilities are the model's own.")
     else:
         record = fit_temperature(logits["validation"], y["validation"], task)[1]
+    log.info("calibration: %s", _calibration_line(record))
     scale = temperature_array(record["temperature"], len(data.labels))
     outputs = {n: task.outputs(scale_logits(z, scale)) for n, z in logits.items()}
     record["splits"] = {n: before_after(task, raw[n], outputs[n], y[n]) for n in outputs}
@@ -286,6 +287,14 @@ def _measure(cfg: RunConfig, data: PreparedData, logits: dict[str, np.ndarray]) 
         metrics[name]["ece"] = record["splits"][name]["after"]["ece"]
     metrics["calibration"] = record
     return Measured(metrics, outputs, thresholds, summary, record["temperature"])
+
+
+def _calibration_line(record: dict[str, Any]) -> str:
+    if not record["applied"]:
+        return record["reason"]
+    t, fit = record["temperature"], record["validation"]
+    what = f"T={t:.3f}" if isinstance(t, float) else f"{len(t)} per-label temperatures"
+    return f"{what} fitted on validation (ECE {fit['ece_before']:.4f} -> {fit['ece_fitted']:.4f})"
 
 
 LINEAR_IS_THE_BASELINE = (
