@@ -46,6 +46,6 @@ def test_a_run_measures_reports_and_diagnoses_its_baseline(tiny_config):
 def test_the_baseline_can_be_turned_off(tiny_config):
     result = textclass.train(tiny_config("train.max_steps=2", "eval.baseline=false"))
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
-    assert set(metrics) == {"validation", "test"}
+    assert set(metrics) == {"validation", "test", "calibration"}
     md = (result.run_dir / "report.md").read_text()
     assert "Not measured: the run had `eval.baseline: false`." in md

@@ -1,5 +1,7 @@
 """A trained model directory used with plain `transformers`, no textclass: same inputs, same
-outputs as `Classifier`."""
+outputs as `Classifier` (the logits divided by textclass.json's calibration temperature)."""
+
+import json
 
 import numpy as np
 import torch
@@ -22,5 +24,8 @@ def test_plain_transformers_truncates_where_the_run_did(tiny_config):
     enc = tokenizer(texts, truncation=True, padding=True, return_tensors="pt")
     assert enc["input_ids"].shape[1] == 48
     with torch.inference_mode():
-        probs = torch.softmax(model(**enc).logits, dim=-1).numpy()
+        logits = model(**enc).logits
+    # The calibration temperature is textclass.json's; the weights give the raw logits.
+    temperature = json.loads((result.model_dir / "textclass.json").read_text())["temperature"]
+    probs = torch.softmax(logits / temperature, dim=-1).numpy()
     np.testing.assert_allclose(probs, clf.predict_proba(texts), atol=1e-5)

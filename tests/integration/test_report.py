@@ -95,7 +95,19 @@ def test_healthy_run_report_is_complete_and_consistent(spam_config):
         assert (run / figure).stat().st_size > 5000
 
     page = (run / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/png;base64,") == 5  # with the reliability before/after
+
+    # Calibration: the ECE after scaling (metrics.json) is the one of the predictions file.
+    cal = report["calibration"]
+    assert cal["method"] == "temperature"
+    assert cal["splits"]["test"]["after"]["ece"] == pytest.approx(
+        test["calibration"]["ece"], abs=1e-5
+    )
+    assert "### Calibrated probabilities" in md and "reliability_test.png" in md
+    if cal["applied"]:
+        assert f"**T = {cal['temperature']:.3f}**" in md
+    else:
+        assert cal["temperature"] == 1.0 and cal["reason"] in md
     assert not re.search(r"(src|href)=\"https?://", page)  # opens offline
 
 

@@ -224,7 +224,12 @@ def test_multilabel_run_report(multilabel_run):
 
     page = (run / "report.html").read_text()
     assert "<h2>Decision thresholds</h2>" in page and "Hamming loss" in page
-    assert page.count("data:image/png;base64,") == 3  # curves, ROC/PR/reliability, thresholds
+    # curves, ROC/PR/reliability, reliability before/after scaling, thresholds
+    assert page.count("data:image/png;base64,") == 4
+    cal = report["calibration"]
+    after = report["results"]["test"]["calibration"]["ece"]  # from the predictions file
+    assert cal["splits"]["test"]["after"]["ece"] == pytest.approx(after, abs=1e-5)
+    assert "<h3>Calibrated probabilities</h3>" in page
 
     # Sliding-window counts in data.json (written when model.window.enabled) are stated.
     data["windows"] = {

@@ -71,7 +71,7 @@ def test_run_directory_is_complete(tiny_config):
     assert all(len(h) == 64 for h in env["data_sha256"].values()) and len(env["data_sha256"]) == 3
     assert env["versions"]["torch"].startswith("2.")
     metrics = json.loads((run / "metrics.json").read_text())
-    assert set(metrics) == {"validation", "test", "baseline"}
+    assert set(metrics) == {"validation", "test", "baseline", "calibration"}
     test = metrics["test"]
     assert sum(map(sum, test["confusion_matrix"])) == test["n"] == 30
     meta = json.loads((run / "model/textclass.json").read_text())

@@ -516,6 +516,14 @@ class EvalConfig(_Section):
         "same split and test, with a paired bootstrap on the test rows, whether the model beats "
         "it (metrics.json, the report, the diagnosis). Seconds for 10,000 texts; false skips it.",
     )
+    calibration: Literal["temperature", "none"] = Field(
+        "temperature",
+        description="Calibrate the probabilities: `temperature` divides the logits by one "
+        "temperature (multi-label: one per label) fitted on the validation split, saved with the "
+        "model and applied by every prediction; decisions never change. It stays 1 when it does "
+        "not lower the validation calibration error. `none` keeps the raw probabilities. "
+        "Regression: not applicable, ignored.",
+    )
 
 
 class OutputConfig(_Section):

@@ -166,7 +166,7 @@ class SingleLabel(Task):
         "log_loss",
     )
     history_metrics = ("accuracy", "f1_macro", "f1_weighted", "roc_auc", "log_loss")
-    report_sections = ("classification", "baseline")
+    report_sections = ("classification", "calibration", "baseline")
 
     def targets(self, column: pd.Series, labels: Sequence[str]) -> np.ndarray:
         index = {label: i for i, label in enumerate(labels)}
@@ -243,7 +243,7 @@ class MultiLabel(Task):
         "log_loss",
     )
     history_metrics = ("accuracy", "f1_macro", "f1_micro", "f1_samples", "roc_auc", "log_loss")
-    report_sections = ("multilabel", "baseline", "thresholds")
+    report_sections = ("multilabel", "calibration", "baseline", "thresholds")
     tuned_thresholds = True
 
     def targets(self, column: pd.Series, labels: Sequence[str]) -> np.ndarray:

@@ -26,6 +26,7 @@ from textclass.config.tasks import MULTI_LABEL, SINGLE_LABEL, TASKS, get_task
 from textclass.data.clean import clean_texts
 from textclass.data.encode import encode
 from textclass.errors import TextclassError
+from textclass.evaluation.calibration import scale_logits, temperature_array
 from textclass.inference.forward import inference_model, predict_logits
 from textclass.models import build as models
 from textclass.models.linear import LinearModel, join_pairs
@@ -84,6 +85,7 @@ class Classifier:
         # Multi-label decision thresholds, saved as {label: threshold}; 0.5 where absent.
         saved = self.meta.get("thresholds") or {}
         self.thresholds = np.array([float(saved.get(label, 0.5)) for label in self.labels])
+        self.temperature = temperature_array(self.meta.get("temperature"), len(self.labels))
 
     @property
     def multi_label(self) -> bool:
@@ -199,7 +201,12 @@ class Classifier:
             self.device,
             self.autocast,
         )
-        return self.task.outputs(logits)
+        return self.task.outputs(self.scale_logits(logits))
+
+    def scale_logits(self, logits: np.ndarray) -> np.ndarray:
+        """Logits divided by the saved temperature (eval.calibration), the step before the
+        softmax or sigmoid; unchanged without one (regression, older model directories)."""
+        return scale_logits(logits, self.temperature)
 
     def predict_proba(
         self,
@@ -285,7 +292,10 @@ class LinearClassifier(Classifier):
         return cls(model, cleaning=cleaning, columns=meta.get("columns"), meta=meta)
 
     def _outputs(self, texts: list[str], pairs: list[str] | None, batch_size: int) -> np.ndarray:
-        return self.model.outputs(join_pairs(texts, pairs))
+        if self.temperature is None:
+            return self.model.outputs(join_pairs(texts, pairs))
+        logits = self.model.logits(self.model.features.transform(join_pairs(texts, pairs)))
+        return np.asarray(self.task.outputs(self.scale_logits(logits)), dtype=np.float32)
 
     def __repr__(self) -> str:
         return f"LinearClassifier(task={self.task}, labels={self.labels}, {self.model.estimator})"

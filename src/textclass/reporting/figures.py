@@ -47,6 +47,9 @@ def figures(report: dict[str, Any]) -> Figures:
             _curves_figure(plt, save, res)
         if split == "test" and "residuals" in res:
             _residuals_figure(plt, save, res)
+    test_calibration = ((report.get("calibration") or {}).get("splits") or {}).get("test")
+    if test_calibration:
+        _reliability_figure(plt, save, test_calibration)
     if report.get("thresholds"):
         _thresholds_figure(plt, save, report["thresholds"])
     return drawn
@@ -139,6 +142,28 @@ def _curves_figure(plt, save, res: dict[str, Any]) -> None:
     )
     what = "the 10 most frequent labels" if pooled else "each class"
     save(fig, "curves_test", f"ROC and precision-recall of {what}, and reliability, on test")
+
+
+def _reliability_figure(plt, save, test: dict[str, Any]) -> None:
+    """Test reliability before and after temperature scaling: per bin, the observed rate
+    against the mean predicted probability (on the diagonal: calibrated)."""
+    pooled = "mean_probability" in (test["before"]["bins"] or [{}])[0]
+    x, y = ("mean_probability", "positive_rate") if pooled else ("confidence", "accuracy")
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    ax.plot([0, 1], [0, 1], color="#999", ls=":", label="calibrated")
+    for when, style in (("before", "o--"), ("after", "s-")):
+        bins = test[when]["bins"]
+        ece = test[when]["ece"]
+        ax.plot([b[x] for b in bins], [b[y] for b in bins], style, label=f"{when} (ECE {ece:.3f})")
+    ax.set(
+        title="Reliability on test",
+        xlabel="predicted probability (every text and label)" if pooled else "confidence",
+        ylabel="share of positives" if pooled else "accuracy",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    ax.legend(fontsize=8)
+    save(fig, "reliability_test", "Reliability on test before and after temperature scaling")
 
 
 def _thresholds_figure(plt, save, thresholds: dict[str, Any]) -> None:

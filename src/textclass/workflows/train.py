@@ -31,8 +31,17 @@ from textclass.diagnosis.monitor import TrainingMonitor
 from textclass.diagnosis.rules import Finding, diagnose, print_findings
 from textclass.errors import DataError, TextclassError
 from textclass.evaluation.baseline import compare, comparison_line, fit_baseline
+from textclass.evaluation.calibration import (
+    before_after,
+    fit_temperature,
+    scale_logits,
+    scale_thresholds,
+    skipped_record,
+    temperature_array,
+)
 from textclass.evaluation.thresholds import threshold_table, tune_thresholds
 from textclass.inference.classifier import Classifier
+from textclass.inference.forward import predict_logits
 from textclass.models.build import quiet_transformers
 from textclass.models.linear import LinearModel, fit_linear
 from textclass.models.linear import texts as linear_texts
@@ -44,7 +53,7 @@ from textclass.runtime import (
     environment_record,
 )
 from textclass.training.callbacks import Callback
-from textclass.training.loop import FitContext, evaluate, fit
+from textclass.training.loop import FitContext, fit
 from textclass.training.state import TrainState
 from textclass.workflows import rundir
 from textclass.workflows.build import Built, build
@@ -72,6 +81,7 @@ class Evaluation:
     environment: dict[str, Any]
     thresholds: np.ndarray | None = None  # multi-label: tuned per label
     threshold_summary: dict[str, Any] | None = None
+    temperature: float | list[float] | None = None  # eval.calibration; None: regression
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -91,6 +101,8 @@ class Evaluation:
                 meta["averaged"] = {"method": average["method"], "steps": average["steps"]}
         if self.thresholds is not None:
             meta["thresholds"] = dict(zip(self.data.labels, self.thresholds.tolist(), strict=True))
+        if self.temperature is not None:
+            meta["temperature"] = self.temperature  # logits / T before softmax or sigmoid
         task = get_task(self.data.task)
         keys = dict.fromkeys((task.default_metric, "accuracy", "f1_macro"))
         meta["metrics"] = {
@@ -182,26 +194,12 @@ def fit_and_evaluate(
 
 def _evaluate_selected(cfg, data, built, fitted, monitor, precision, env) -> Evaluation:
     """One forward pass per split over the selected weights, prepared for prediction exactly as
-    a loaded model would be; multi-label metrics are then taken at tuned thresholds."""
+    a loaded model would be; then calibration and the metrics (`_measure`)."""
     task = get_task(data.task)
     clf = Classifier(copy.deepcopy(fitted.model), built.tokenizer, data.labels, precision=precision)
-    metrics, outputs = {}, {}
-    for name in EVALUATED_SPLITS:
-        metrics[name], outputs[name] = evaluate(
-            clf.model,
-            built.encoded[name],
-            data.labels,
-            cfg.eval.batch_size,
-            built.pad_id,
-            clf.device,
-            "fp32" if clf.runs_as == "bf16-weights" else precision,  # weights already bf16
-            task,
-        )
-    thresholds = summary = None
-    if task.tuned_thresholds:
-        thresholds, summary, tuned = _tune_thresholds(cfg, data, outputs)
-        # The loss does not depend on the cut; every other metric is taken at the tuned ones.
-        metrics = {n: {**tuned[n], "loss": m["loss"]} for n, m in metrics.items()}
+    logits = {name: _logits(cfg, built, clf, name) for name in EVALUATED_SPLITS}
+    measured = _measure(cfg, data, logits)
+    metrics, outputs, thresholds = measured.metrics, measured.outputs, measured.thresholds
     for name in EVALUATED_SPLITS:
         log.info("%s: %s", name, task.summary_line(metrics[name]))
     if cfg.eval.baseline:
@@ -231,8 +229,77 @@ def _evaluate_selected(cfg, data, built, fitted, monitor, precision, env) -> Eva
     }
     return Evaluation(
         cfg, data, built, fitted.model, fitted.state, metrics, outputs, findings, diagnostics,
-        precision, env, thresholds, summary,
+        precision, env, thresholds, measured.summary, measured.temperature,
     )  # fmt: skip
+
+
+def _logits(cfg: RunConfig, built: Built, clf: Classifier, split: str) -> np.ndarray:
+    """A split's logits, computed as the classifier computes them (autocast only where the
+    weights are not bf16 already)."""
+    encoded = built.encoded[split]
+    batch = cfg.eval.batch_size
+    return predict_logits(clf.model, encoded, batch, built.pad_id, clf.device, clf.autocast)
+
+
+@dataclass
+class Measured:
+    """What `_measure` returns: per split outputs and metrics, and what prediction reuses."""
+
+    metrics: dict[str, dict[str, Any]]  # per split; "calibration": the temperature record
+    outputs: dict[str, np.ndarray]  # calibrated probabilities, or regression values
+    thresholds: np.ndarray | None  # multi-label: per label, on the calibrated probabilities
+    summary: dict[str, Any] | None  # multi-label: the thresholds' effect (thresholds.json)
+    temperature: float | list[float] | None  # textclass.json's; None: regression
+
+
+def _measure(cfg: RunConfig, data: PreparedData, logits: dict[str, np.ndarray]) -> Measured:
+    """Each evaluated split's outputs and metrics from its logits (any model family).
+
+    Classification: the temperature fitted on validation (`eval.calibration`) divides the
+    logits as `Classifier` will; multi-label thresholds are tuned on validation before scaling
+    and carried over (`scale_thresholds`), so no decision changes; every metric is taken on the
+    calibrated probabilities, and the calibration before and after goes to `calibration`."""
+    task = get_task(data.task)
+    y = {n: data.targets(n) for n in logits}
+    raw = {n: task.outputs(z) for n, z in logits.items()}
+    if not task.has_probabilities:  # regression: nothing to calibrate
+        return Measured(
+            {n: task.metrics(y[n], raw[n], data.labels) for n in raw}, raw, None, None, None
+        )
+    if cfg.eval.calibration == "none":
+        record = skipped_record("eval.calibration is none: the probabilities are the model's own.")
+    else:
+        record = fit_temperature(logits["validation"], y["validation"], task)[1]
+    log.info("calibration: %s", _calibration_line(record))
+    scale = temperature_array(record["temperature"], len(data.labels))
+    outputs = {n: task.outputs(scale_logits(z, scale)) for n, z in logits.items()}
+    record["splits"] = {n: before_after(task, raw[n], outputs[n], y[n]) for n in outputs}
+    # `loss` stays the model's own (what selected the weights, history.json's val_loss); the
+    # other metrics, log loss included, are those of the calibrated probabilities.
+    metrics = {
+        n: {**task.metrics(y[n], outputs[n], data.labels), "loss": task.loss(y[n], raw[n])}
+        for n in outputs
+    }
+    thresholds = summary = None
+    if task.tuned_thresholds:
+        cuts = tune_thresholds(y["validation"], raw["validation"], cfg.eval.thresholds)
+        thresholds, summary, tuned = _tune_thresholds(
+            cfg, data, outputs, scale_thresholds(cuts, scale)
+        )
+        # The loss does not depend on the cut; every other metric is taken at the tuned ones.
+        metrics = {n: {**tuned[n], "loss": m["loss"]} for n, m in metrics.items()}
+    for name in outputs:
+        metrics[name]["ece"] = record["splits"][name]["after"]["ece"]
+    metrics["calibration"] = record
+    return Measured(metrics, outputs, thresholds, summary, record["temperature"])
+
+
+def _calibration_line(record: dict[str, Any]) -> str:
+    if not record["applied"]:
+        return record["reason"]
+    t, fit = record["temperature"], record["validation"]
+    what = f"T={t:.3f}" if isinstance(t, float) else f"{len(t)} per-label temperatures"
+    return f"{what} fitted on validation (ECE {fit['ece_before']:.4f} -> {fit['ece_fitted']:.4f})"
 
 
 LINEAR_IS_THE_BASELINE = (
@@ -249,13 +316,13 @@ def fit_and_evaluate_linear(cfg: RunConfig, data: PreparedData) -> Evaluation:
     env = environment_record("cpu", "fp32", cfg.seed, data.file_hashes)
     metric = selection_metric(cfg, data.task)
     fitted = fit_linear(data, metric, cfg.seed, cfg.train.class_weights)
-    test = fitted.model.outputs(linear_texts(data.splits["test"]))
-    outputs = {"validation": fitted.validation, "test": test}
-    metrics = {n: task.metrics(data.targets(n), outputs[n], data.labels) for n in outputs}
-    thresholds = summary = None
-    if task.tuned_thresholds:
-        thresholds, summary, tuned = _tune_thresholds(cfg, data, outputs)
-        metrics = {n: {**tuned[n], "loss": m["loss"]} for n, m in metrics.items()}
+    features = fitted.model.features
+    logits = {
+        n: fitted.model.logits(features.transform(linear_texts(data.splits[n])))
+        for n in EVALUATED_SPLITS
+    }
+    measured = _measure(cfg, data, logits)
+    metrics, outputs, thresholds = measured.metrics, measured.outputs, measured.thresholds
     log.info(
         "%s, %s=%g chosen on validation %s, fitted in %.1f s",
         fitted.description, fitted.penalty, fitted.value, metric, fitted.fit_seconds,
@@ -291,7 +358,7 @@ def fit_and_evaluate_linear(cfg: RunConfig, data: PreparedData) -> Evaluation:
     }
     return Evaluation(
         cfg, data, None, fitted.model, state, metrics, outputs, findings, diagnostics, "fp32",
-        env, thresholds, summary,
+        env, thresholds, measured.summary, measured.temperature,
     )  # fmt: skip
 
 
@@ -339,13 +406,17 @@ def measure_baseline(
 
 
 def _tune_thresholds(
-    cfg: RunConfig, data: PreparedData, probs_by_split: dict[str, np.ndarray]
+    cfg: RunConfig,
+    data: PreparedData,
+    probs_by_split: dict[str, np.ndarray],
+    thresholds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict, dict[str, dict[str, Any]]]:
-    """Per-label thresholds tuned on validation; their effect against the default cut on
-    validation and on test (reported, never used to choose anything); and each split's full
-    metrics at the tuned thresholds."""
+    """Per-label thresholds tuned on validation (or the `thresholds` given: tuned before
+    calibration and carried over); their effect against the default cut on validation and on
+    test (reported, never used to choose anything); and each split's full metrics at them."""
     tcfg = cfg.eval.thresholds
-    thresholds = tune_thresholds(data.targets("validation"), probs_by_split["validation"], tcfg)
+    if thresholds is None:
+        thresholds = tune_thresholds(data.targets("validation"), probs_by_split["validation"], tcfg)
     default = np.full(len(data.labels), tcfg.default)
     summary: dict[str, Any] = {"config": tcfg.model_dump(), "default": tcfg.default}
     keys = ("f1_micro", "f1_macro", "f1_samples", "subset_accuracy", "hamming_loss")
