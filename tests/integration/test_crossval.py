@@ -79,6 +79,9 @@ def test_an_interrupted_cross_validation_continues_with_the_folds_not_done(tmp_p
     cfg = tiny_config("train.epochs=1", "eval.baseline=false")
     out = tmp_path / "cv"
     with pytest.raises(TrainingInterrupted, match="continue with the folds not yet done"):
+        cross_validate(cfg, folds=2, output=out, callbacks=[StopInFold(1)], report=False)
+    assert json.loads((out / "cv.json").read_text())["done"] == []  # stopped in the first fold
+    with pytest.raises(TrainingInterrupted, match="continue with the folds not yet done"):
         cross_validate(cfg, folds=2, output=out, callbacks=[StopInFold(2)], report=False)
     assert (out / "fold_1" / "metrics.json").is_file()
     assert not (out / "fold_2" / "metrics.json").is_file()

@@ -112,6 +112,7 @@ def cross_validate(
     assignment = kfold(pool, folds, cfg.seed)
     plan = _plan(cfg, data, pool, assignment, folds)
     cv = _open_cv_dir(cfg, plan, output, overwrite)
+    cv.write(rundir.CV_SUMMARY, plan)  # from the start: an interrupted CV is recognised
     log.info("cross-validation: %d folds over %d rows; %s", folds, len(pool), cv.path)
     for k in range(1, folds + 1):
         _run_fold(cv, cfg, data, pool, assignment, k, callbacks, report)
@@ -160,7 +161,7 @@ def _open_cv_dir(
     """The CV directory: continued when it holds this same cross-validation (config, data,
     folds), else new. Another run's directory is never reused or removed without --overwrite."""
     target = Path(output) if output else cfg.output.dir / f"{cfg.output.name or cfg.name}-cv"
-    earlier = rundir.read_json(target / rundir.CV_SUMMARY) if target.is_dir() else None
+    earlier = RunDir(target).read(rundir.CV_SUMMARY)
     if earlier is not None and not overwrite:
         differing = [key for key in IDENTITY if earlier.get(key) != plan[key]]
         if not differing:
