@@ -4,7 +4,6 @@ fold's `history.json`; torch-free like every report."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -84,22 +83,9 @@ def _pooled_table(pooled: dict[str, Any], keys: list[str]) -> Block:
 
 
 def _figures(summary: dict[str, Any], cv_dir: Path) -> dict[str, tuple[bytes, str]]:
-    import matplotlib
+    from textclass.reporting.figures import _confusion_figure, canvas
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    from textclass.reporting.figures import _confusion_figure
-
-    drawn: dict[str, tuple[bytes, str]] = {}
-
-    def save(fig, name: str, caption: str) -> None:
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        drawn[name] = (buf.getvalue(), caption)
-
+    plt, drawn, save = canvas()
     if "confusion_matrix" in summary["pooled"]:
         _confusion_figure(plt, save, "pooled", summary["pooled"], summary["labels"])
         drawn["confusion_pooled"] = (

@@ -4,6 +4,7 @@ module of the report that imports it, on first use)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,9 @@ CURVE_METRICS = (
 )
 
 
-def figures(report: dict[str, Any]) -> Figures:
-    """PNG bytes and caption per figure name; a figure is drawn where its data is present."""
+def canvas() -> tuple[Any, Figures, Callable[[Any, str, str], None]]:
+    """pyplot (headless), the figures drawn so far, and `save(fig, name, caption)` that
+    renders a figure to PNG bytes into them and closes it."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -38,6 +40,12 @@ def figures(report: dict[str, Any]) -> Figures:
         plt.close(fig)
         drawn[name] = (buf.getvalue(), caption)
 
+    return plt, drawn, save
+
+
+def figures(report: dict[str, Any]) -> Figures:
+    """PNG bytes and caption per figure name; a figure is drawn where its data is present."""
+    plt, drawn, save = canvas()
     if report["training"]["history"]:
         _training_figure(plt, save, report["training"])
     for split, res in report["results"].items():
