@@ -294,10 +294,68 @@ def compare_average(runs: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
     return out
 
 
+def _ci(c: dict[str, Any]) -> str:
+    return f"{c['difference']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}] ({c['verdict']})"
+
+
 def show() -> None:
-    for path in (CV_FILE, ENSEMBLE_FILE, AVERAGE_FILE):
-        if path.is_file():
-            print(path.name, json.dumps(json.loads(path.read_text()), indent=1)[:2000])
+    """The markdown tables of docs/crossval.md, from the results files."""
+    if CV_FILE.is_file():
+        cv = json.loads(CV_FILE.read_text())
+        print(f"CV ({cv['command']}): {cv['rows']} rows, {cv['folds']} folds, {cv['invariants']}")
+        print(
+            "| fold | train | inner val | held out | held-out acc | held-out macro-F1 "
+            "| test macro-F1 |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for f in cv["per_fold"]:
+            z, h, t = f["sizes"], f["held_out"], f["test_set"]
+            print(
+                f"| {f['fold']} | {z['train']} | {z['validation']} | {z['test']} | "
+                f"{h['accuracy']:.4f} | {h['f1_macro']:.4f} | {t['f1_macro']:.4f} |"
+            )
+        m, sd, pooled, iv = cv["mean"], cv["std"], cv["pooled"], cv["pooled_intervals"]
+        for k in ("accuracy", "f1_macro"):
+            print(
+                f"{k}: mean {m[k]:.4f} ± {sd[k]:.4f}; pooled {pooled[k]:.4f} "
+                f"[{iv[k][0]:.4f}, {iv[k][1]:.4f}]; test {cv['test_set']['mean'][k]:.4f} ± "
+                f"{cv['test_set']['std'][k]:.4f}"
+            )
+    if ENSEMBLE_FILE.is_file():
+        e = json.loads(ENSEMBLE_FILE.read_text())
+        best = e["best_fold_by_held_out"]
+        print(f"\nensembles ({e['command']}), best fold by held-out score: {best}")
+        print("| model | test accuracy | test macro-F1 | ECE | macro-F1 vs best fold |")
+        print("|---|---|---|---|---|")
+        for k, sc in e["members"].items():
+            print(f"| fold {k} | {sc['accuracy']:.4f} | {sc['f1_macro']:.4f} | {sc['ece']:.4f} | |")
+        for method in ("soft", "stacking"):
+            r = e[method]
+            print(
+                f"| {method} | {r['accuracy']:.4f} | {r['f1_macro']:.4f} | {r['ece']:.4f} | "
+                f"{_ci(r['vs_best_fold'])} |"
+            )
+    if AVERAGE_FILE.is_file():
+        a = json.loads(AVERAGE_FILE.read_text())
+        print(f"\naveraging and calibration ({a['command']})")
+        print(
+            "| run | test acc | test macro-F1 | val macro-F1 (best single) | T "
+            "| test ECE before -> after |"
+        )
+        print("|---|---|---|---|---|---|")
+        for name, r in a["runs"].items():
+            cal, avg = r.get("calibration") or {}, r.get("average") or {}
+            best = (avg.get("best_single") or {}).get("value") if avg else None
+            ece = (cal.get("splits") or {}).get("test") or {}
+            print(
+                f"| {name} | {r['test']['accuracy']:.4f} | {r['test']['f1_macro']:.4f} | "
+                f"{r['validation']['f1_macro']:.4f} ({best}) | {cal.get('temperature')} | "
+                f"{ece.get('before', {}).get('ece')} -> {ece.get('after', {}).get('ece')} |"
+            )
+        for seed, c in a.get("comparisons", {}).items():
+            print(
+                f"SWA - plain, {seed}: macro-F1 {_ci(c['f1_macro'])}; accuracy {_ci(c['accuracy'])}"
+            )
 
 
 if __name__ == "__main__":
