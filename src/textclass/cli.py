@@ -176,9 +176,9 @@ def tune(
             "`textclass tune --show STUDY_DIR` for a study's leaderboard."
         )
     from textclass.config.load import train_arguments
+    from textclass.workflows.search import require_optuna
 
-    import optuna
-
+    optuna = require_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
     config, overrides = train_arguments(config, overrides or [])
     result = run_tune(

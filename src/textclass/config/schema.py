@@ -724,6 +724,11 @@ class RunConfig(_Section):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def given(self) -> dict[str, Any]:
+        """Only what was set (in the file, by overrides or by assignment): a config to change
+        and validate again, without defaults that a section refuses when set explicitly."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
@@ -778,7 +783,7 @@ def search_problems(cfg: RunConfig, space: dict[str, Distribution]) -> list[str]
     a range and each choice is tried in a copy of the config)."""
     keys = leaf_keys()
     problems: list[str] = []
-    base = {k: v for k, v in cfg.to_dict().items() if k != "search"}
+    base = {k: v for k, v in cfg.given().items() if k != "search"}
     for key, dist in space.items():
         if key not in keys:
             problems.append(

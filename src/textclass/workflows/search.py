@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from textclass.config.load import load_config, validate
 from textclass.config.schema import Distribution, RunConfig, search_problems
 from textclass.errors import ConfigError, TextclassError, TrainingInterrupted
@@ -71,7 +73,7 @@ HEARTBEAT_SECONDS, GRACE_SECONDS = 60, 180  # RDB storages: a trial silent for 3
 IDENTITY = ("study_name", "metric", "direction", "cv", "data_sha256", "config")
 
 
-def _optuna():
+def require_optuna():
     try:
         import optuna
     except ImportError:
@@ -154,7 +156,7 @@ def suggest(trial: Any, key: str, dist: Distribution) -> Any:
 def trial_config(cfg: RunConfig, params: dict[str, Any], name: str) -> RunConfig:
     """`cfg` with the trial's parameters set (dotted keys), validated as any config is (a
     combination the config refuses is a ConfigError)."""
-    raw = cfg.to_dict()
+    raw = cfg.given()
     for key, value in params.items():
         *parents, last = key.split(".")
         node = raw
@@ -194,7 +196,7 @@ def tune(
     from textclass.runtime import configure_process
     from textclass.workflows.train import prepare
 
-    optuna = _optuna()
+    optuna = require_optuna()
     if trials < 1:
         raise TextclassError(f"--trials {trials}: run at least one trial.")
     cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
@@ -241,11 +243,13 @@ def make_pruner(search: Any, cv: int | None) -> Any:
     """`search.pruner` as an Optuna pruner. Steps are evaluation numbers (1, 2, ...), or fold
     numbers with `cv`: there, the Wilcoxon signed-rank test compares a trial's folds with the
     best trial's same folds."""
-    optuna = _optuna()
+    optuna = require_optuna()
     if search.pruner == "none":
         return optuna.pruners.NopPruner()
     if cv:
-        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.6
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
     if search.pruner == "median":
         # MedianPruner never prunes at a step below n_warmup_steps; steps start at 1.
         return optuna.pruners.MedianPruner(
@@ -305,7 +309,7 @@ def _open_dir(path: Path, plan: dict[str, Any]) -> None:
 def _storage(url: str | None, path: Path) -> Any:
     """A journal file in the study directory (workers on one machine), or an RDB (workers on
     many machines) whose trials send heartbeats, so a dead worker's trial is retried."""
-    optuna = _optuna()
+    optuna = require_optuna()
     if url is None:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
@@ -361,7 +365,7 @@ def _locked(path: Path):
 def _ask(ctx: _Study, study: Any) -> Any:
     """The next trial (a queued retry first), its sampler seeded from the seed and the trial
     count: one worker's study is reproducible, and workers started together draw differently."""
-    optuna = _optuna()
+    optuna = require_optuna()
     count = len(study.get_trials(deepcopy=False))
     study.sampler = optuna.samplers.TPESampler(
         seed=ctx.cfg.seed + count,
@@ -397,7 +401,7 @@ def fail_stale_trials(study: Any) -> list[int]:
     """RUNNING trials whose worker is gone: marked FAIL (`interrupted`) and queued again. On
     this machine, a process that no longer runs; on an RDB, also a trial without heartbeat
     (Optuna's `fail_stale_trials`, which queues its own retry)."""
-    optuna = _optuna()
+    optuna = require_optuna()
     host, me = socket.gethostname(), os.getpid()
     stale = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
@@ -414,7 +418,7 @@ def fail_stale_trials(study: Any) -> list[int]:
 
 def interrupt(study: Any, trial: Any, why: str) -> None:
     """Fail a running trial as interrupted (not counted) and queue its parameters again."""
-    optuna = _optuna()
+    optuna = require_optuna()
     study._storage.set_trial_user_attr(trial._trial_id, "interrupted", why)
     study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
     if trial.params:
@@ -423,7 +427,7 @@ def interrupt(study: Any, trial: Any, why: str) -> None:
 
 def budget_used(study: Any) -> int:
     """Trials that count towards the study's total: all but the interrupted ones (retried)."""
-    optuna = _optuna()
+    optuna = require_optuna()
     fail = optuna.trial.TrialState.FAIL
     retry = optuna.storages.RetryFailedTrialCallback.retried_trial_number
     trials = study.get_trials(deepcopy=False)
@@ -439,7 +443,7 @@ def budget_used(study: Any) -> int:
 
 def _run_trial(ctx: _Study, study: Any, trial: Any) -> None:
     """Run one trial and tell the study how it ended; memory is freed before RSS is read."""
-    optuna = _optuna()
+    optuna = require_optuna()
     state, value, began = None, None, time.perf_counter()
     try:
         with _heartbeat(study, trial):
@@ -558,7 +562,7 @@ def _cv_objective(ctx: _Study, trial: Any, cfg: RunConfig) -> float:
     from textclass.data.prepare import with_splits
     from textclass.workflows.crossval import fold_splits
 
-    optuna = _optuna()
+    optuna = require_optuna()
     pool, assignment, k = ctx.folds
     values, counts = [], []
     trial_dir = ctx.path / rundir.STUDY_TRIAL.format(n=trial.number)
@@ -604,7 +608,8 @@ def after_trial(ctx: _Study, study: Any) -> None:
         if (ctx.path / target).is_dir():
             link_best(ctx.path, target)
         best_cfg = trial_config(ctx.cfg, best.params, f"{ctx.cfg.name or 'run'}-best")
-        (ctx.path / rundir.BEST_CONFIG).write_text(best_cfg.to_yaml(), encoding="utf-8")
+        text = yaml.safe_dump(best_cfg.given(), sort_keys=False, allow_unicode=True)
+        (ctx.path / rundir.BEST_CONFIG).write_text(text, encoding="utf-8")
     if ctx.cfg.search.keep == "best":
         _remove_beaten(ctx.path, study, best)
     write_summary(ctx.path, study, ctx.plan)
@@ -727,7 +732,7 @@ def _pruning(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _importances(study: Any, complete: int) -> tuple[dict[str, float] | None, str | None]:
     """Optuna's parameter importances (fANOVA) over the complete trials, or why there are none."""
-    optuna = _optuna()
+    optuna = require_optuna()
     if complete < 2:
         return None, f"{complete} complete trial(s): importances need at least 2."
     try:
@@ -746,7 +751,7 @@ def show_study(path: str | Path, storage: str | None = None) -> str:
     url = storage or plan.get("storage")
     if url and "***" in url:
         raise TextclassError(f"{path}'s storage URL hides its password: pass --storage URL.")
-    optuna = _optuna()
+    optuna = require_optuna()
     opened = optuna.load_study(study_name=plan["study_name"], storage=_storage(url, path))
     from textclass.reporting.search import leaderboard
 
