@@ -638,9 +638,7 @@ class RunConfig(_Section):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     output: OutputConfig = OutputConfig()
-    search: SearchConfig = Field(
-        SearchConfig(), description="Hyper-parameter search settings (`textclass tune`)."
-    )
+    search: SearchConfig = SearchConfig()
 
     @model_validator(mode="after")
     def _search_space_applies(self) -> RunConfig:

@@ -110,7 +110,7 @@ def study_blocks(summary: dict[str, Any]) -> list[Block]:
     imp = summary.get("importances")
     if imp:
         b.append(
-            ("table", ["parameter", "importance (fANOVA)"], [[k, fmt4(v)] for k, v in imp.items()])
+            ("table", ["parameter", "importance (Optuna)"], [[k, fmt4(v)] for k, v in imp.items()])
         )
         b.append(("fig", "importances"))
     else:
@@ -157,7 +157,7 @@ def _figures(summary: dict[str, Any]) -> dict[str, tuple[bytes, str]]:
     if imp:
         fig, ax = plt.subplots(figsize=(6, 0.5 + 0.4 * len(imp)))
         ax.barh(list(imp)[::-1], list(imp.values())[::-1])
-        ax.set(xlabel="importance (fANOVA)")
+        ax.set(xlabel="importance (Optuna)")
         save(fig, "importances", "Parameter importances")
     return drawn
 

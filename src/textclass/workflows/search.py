@@ -314,12 +314,24 @@ def _storage(url: str | None, path: Path) -> Any:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(str(path / rundir.STUDY_JOURNAL)))
-    return optuna.storages.RDBStorage(
-        url,
-        heartbeat_interval=HEARTBEAT_SECONDS,
-        grace_period=GRACE_SECONDS,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=2),
-    )
+    retry, keyword = _retry_callback()
+    with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.8
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS,
+            **{keyword: retry(max_retry=2)},
+        )
+
+
+def _retry_callback() -> tuple[Any, str]:
+    """Optuna's callback that queues a stale trial again, and the RDBStorage keyword taking it
+    (renamed in Optuna 4.9; the old names go in 6.0)."""
+    storages = require_optuna().storages
+    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+        return storages.RetryHeartbeatStaleTrialCallback, "heartbeat_stale_trial_callback"
+    return storages.RetryFailedTrialCallback, "failed_trial_callback"
 
 
 def _folds(cfg: RunConfig, data: Any, k: int) -> tuple[Any, Any, int]:
@@ -372,7 +384,9 @@ def _ask(ctx: _Study, study: Any) -> Any:
         n_startup_trials=ctx.cfg.search.n_startup_trials,
         constant_liar=True,  # running trials count as bad: parallel workers spread out
     )
-    trial = study.ask()
+    with warnings.catch_warnings():  # heartbeats: `_heartbeat` sends them, not Study.optimize
+        warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
+        trial = study.ask()
     trial.set_user_attr("worker", _worker())
     return trial
 
@@ -429,7 +443,7 @@ def budget_used(study: Any) -> int:
     """Trials that count towards the study's total: all but the interrupted ones (retried)."""
     optuna = require_optuna()
     fail = optuna.trial.TrialState.FAIL
-    retry = optuna.storages.RetryFailedTrialCallback.retried_trial_number
+    retry = _retry_callback()[0].retried_trial_number
     trials = study.get_trials(deepcopy=False)
     with warnings.catch_warnings():  # "experimental" since Optuna 2.8, and still there
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -731,7 +745,8 @@ def _pruning(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _importances(study: Any, complete: int) -> tuple[dict[str, float] | None, str | None]:
-    """Optuna's parameter importances (fANOVA) over the complete trials, or why there are none."""
+    """Optuna's parameter importances (its default evaluator) over the complete trials, or why
+    there are none."""
     optuna = require_optuna()
     if complete < 2:
         return None, f"{complete} complete trial(s): importances need at least 2."
