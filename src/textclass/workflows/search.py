@@ -230,12 +230,13 @@ def tune(
         f"{cv}-fold CV" if cv else "validation", trials,
     )  # fmt: skip
     run_trials(ctx, opened, trials, timeout)
-    summary = write_summary(ctx.path, opened, plan, importances=True)
-    if report:
-        from textclass.reporting.search import write_study_report
+    with _locked(path):  # workers ending together write one after the other
+        summary = write_summary(ctx.path, opened, plan, importances=True)
+        if report:
+            from textclass.reporting.search import write_study_report
 
-        paths = write_study_report(path)
-        log.info("study report: %s and %s", paths["md"], paths["html"])
+            paths = write_study_report(path)
+            log.info("study report: %s and %s", paths["md"], paths["html"])
     return TuneResult(path, summary)
 
 
