@@ -29,6 +29,8 @@ _EXPORTS = {
     "evaluate_model": "textclass.workflows.evaluate",
     "predict_file": "textclass.workflows.predict",
     "build_ensemble": "textclass.workflows.ensemble",
+    "tune": "textclass.workflows.search",
+    "TuneResult": "textclass.workflows.search",
 }
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "TextclassError",
+    "TuneResult",
     "build_ensemble",
     "cross_validate",
     "evaluate_model",
@@ -46,6 +49,7 @@ __all__ = [
     "load_config",
     "predict_file",
     "train",
+    "tune",
 ]
 __version__ = "0.1.0"
 
@@ -58,6 +62,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
     from textclass.workflows.ensemble import build_ensemble
     from textclass.workflows.evaluate import evaluate_model
     from textclass.workflows.predict import predict_file
+    from textclass.workflows.search import TuneResult, tune
     from textclass.workflows.train import RunResult, fit_and_evaluate, train
 
 

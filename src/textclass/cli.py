@@ -125,6 +125,74 @@ def cv(
     )
 
 
+@app.command(context_settings={"allow_extra_args": False})
+def tune(
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="YAML config (its `search:` section), or a data file, to search."),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value overrides, e.g. train.epochs=3")
+    ] = None,
+    trials: Annotated[
+        int, typer.Option("--trials", "-n", min=1, help="Trials in the whole study.")
+    ] = 20,
+    timeout: Annotated[
+        float | None, typer.Option(min=0, help="This worker asks no new trial after S seconds.")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="RDB URL (postgresql://..., mysql://..., sqlite:///...) for workers "
+            "on many machines; default: a journal file in the study directory."
+        ),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option(help="Study name (default: the config's name).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Study directory (default: output.dir/NAME-tune)."),
+    ] = None,
+    cv: Annotated[
+        int | None, typer.Option("--cv", min=2, help="Objective: the mean over K folds.")
+    ] = None,
+    show: Annotated[
+        Path | None, typer.Option(help="Print the leaderboard of this study directory.")
+    ] = None,
+) -> None:
+    """Hyper-parameter search with Optuna: the objective is train.metric on validation, trials
+    the pruner rejects stop early, the best model and config are kept. Run the same command in
+    several processes to share one study; run it again to continue an interrupted one."""
+    from textclass.workflows.search import show_study
+    from textclass.workflows.search import tune as run_tune
+
+    if show is not None:
+        typer.echo(show_study(show, storage))
+        return
+    if config is None and not overrides:
+        raise TextclassError(
+            "nothing to search: `textclass tune config.yaml --trials 20`, or "
+            "`textclass tune --show STUDY_DIR` for a study's leaderboard."
+        )
+    from textclass.config.load import train_arguments
+    from textclass.workflows.search import require_optuna
+
+    optuna = require_optuna()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
+    config, overrides = train_arguments(config, overrides or [])
+    result = run_tune(
+        config, overrides, trials=trials, timeout=timeout, storage=storage, study=study,
+        output=output, cv=cv,
+    )  # fmt: skip
+    typer.echo("\n" + show_study(result.study_dir, storage))
+    typer.echo(
+        f"\nstudy directory: {result.study_dir}\nbest run: {result.best_run_dir}\n"
+        f"best config: {result.best_config} (textclass train {result.best_config})\n"
+        f"report: {result.study_dir / rundir.STUDY_REPORT['md']}"
+    )
+
+
 @app.command()
 def init(
     path: Annotated[

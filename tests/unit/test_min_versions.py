@@ -22,6 +22,7 @@ def test_every_requirement_of_every_extra_gets_its_floor_pinned():
     assert pins["torch"] == "torch==2.5"
     assert pins["fastapi"].startswith("fastapi==")  # serve extra
     assert pins["schemathesis"].startswith("schemathesis==")  # dev extra
+    assert pins["optuna"] == "optuna==4.0"  # tune extra (and dev)
     assert all(pin.count("==") == 1 for pin in pins.values())
     assert _script().floors(extras=["serve"]).keys() < pins.keys()
 
@@ -36,6 +37,7 @@ def test_every_requirement_of_every_extra_gets_its_floor_pinned():
         ("rich", "13.9.4", "schemathesis 4.0 (dev extra) requires rich>=13.9.4"),
         ("safetensors", "0.4.3", "transformers 5 requires safetensors>=0.4.3"),
         ("scipy", "1.11.1", "imported directly; 1.11.0 is yanked"),
+        ("optuna", "4.0", "optuna.storages.journal.JournalFileBackend is new in 4.0"),
     ],
 )
 def test_floors_are_not_below_what_the_code_needs(package, needed, why):

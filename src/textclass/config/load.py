@@ -101,7 +101,9 @@ def validate(raw: dict[str, Any], source: str | None = None) -> RunConfig:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
         errors = _merge_unions(exc.errors())
-        raise ConfigError([_describe(e) for e in errors], source) from None
+        # A validator that finds several problems (the search space) gives one per line.
+        problems = [line for e in errors for line in _describe(e).split("\n")]
+        raise ConfigError(problems, source) from None
 
 
 def load_config(

@@ -7,6 +7,7 @@ what was found, and (for unknown keys) the closest valid key.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -533,6 +534,91 @@ class OutputConfig(_Section):
     )
 
 
+class Distribution(_Section):
+    """One searched key's values: a float or int range (optionally on a log scale, or in steps)
+    or a list of choices, e.g. `{type: float, low: 1e-5, high: 1e-4, log: true}`."""
+
+    type: Literal["float", "int", "categorical"] = Field(
+        description="float: a real range; int: an integer range; categorical: one of `choices`."
+    )
+    low: int | float | None = Field(None, description="Smallest value (float, int).")
+    high: int | float | None = Field(None, description="Largest value (float, int).")
+    log: bool = Field(False, description="Sample on a log scale (float, int; low > 0).")
+    step: int | float | None = Field(
+        None, gt=0, description="Grid step (float, int; not with log)."
+    )
+    choices: list[bool | int | float | str | None] | None = Field(
+        None, description="The values to choose from (categorical)."
+    )
+
+    def problems(self, key: str) -> list[str]:
+        """What is wrong with this distribution for `key`, all of it."""
+        where = f"search.space.{key}"
+        if self.type == "categorical":
+            out = [] if self.choices else [f"{where}: categorical needs a non-empty `choices` list"]
+            if self.low is not None or self.high is not None or self.log or self.step:
+                out.append(f"{where}: categorical takes `choices` only (remove low/high/log/step)")
+            return out
+        out = [f"{where}: {self.type} takes low/high, not `choices`"] if self.choices else []
+        if self.low is None or self.high is None:
+            return [*out, f"{where}: {self.type} needs both `low` and `high`"]
+        if self.low >= self.high:
+            out.append(f"{where}: low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            out.append(f"{where}: a log scale needs low > 0 (got {self.low})")
+        if self.log and self.step:
+            out.append(f"{where}: `step` and `log: true` do not combine; keep one")
+        if self.type == "int":
+            odd = [v for v in (self.low, self.high, self.step) if v is not None and v != int(v)]
+            if odd:
+                out.append(f"{where}: int needs whole numbers (got {', '.join(map(str, odd))})")
+        return out
+
+    def extremes(self) -> list[Any]:
+        """The values a config check tries: the ends of a range, or every choice."""
+        if self.type == "categorical":
+            return list(self.choices or [])
+        cast = int if self.type == "int" else float
+        return [cast(self.low), cast(self.high)]
+
+
+class SearchConfig(_Section):
+    """Hyper-parameter search (`textclass tune`, docs/tuning.md): the searched keys and how."""
+
+    space: dict[str, Distribution] = Field(
+        default_factory=dict,
+        description="Searched keys (dotted, as in overrides) and their values, e.g. `train.lr: "
+        "{type: float, low: 1e-5, high: 1e-4, log: true}`; empty: a default space for "
+        "`model.architecture` (docs/tuning.md). Not searchable: data.*, output.*, search.*, "
+        "name, seed, train.metric.",
+    )
+    pruner: Literal["median", "hyperband", "none"] = Field(
+        "median",
+        description="Stops unpromising trials at an evaluation: median (below the median of "
+        "earlier trials at the same evaluation), hyperband, or none. With `--cv`: fold-wise "
+        "(Wilcoxon signed-rank against the best trial) unless none.",
+    )
+    n_startup_trials: int = Field(
+        5,
+        ge=0,
+        description="Trials drawn at random before the TPE sampler models the results, and "
+        "run in full before the median pruner may stop one.",
+    )
+    n_warmup_evaluations: int = Field(
+        1, ge=0, description="Evaluations every trial gets before it may be pruned."
+    )
+    keep: Literal["all", "best"] = Field(
+        "all",
+        description="Run directories kept under STUDY_DIR/trials/: every finished trial's "
+        "(all), or only the current best's (best: a beaten trial's directory is deleted).",
+    )
+
+
+# Keys a search must not vary: the data is read and split once for every trial, the objective
+# is train.metric, the study's own settings and paths are fixed.
+UNSEARCHABLE = ("data", "output", "search", "name", "seed", "train.metric")
+
+
 SELECTION_METRICS = ("auto", *dict.fromkeys(m for t in TASKS.values() for m in t.selection_metrics))
 
 
@@ -552,6 +638,15 @@ class RunConfig(_Section):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     output: OutputConfig = OutputConfig()
+    search: SearchConfig = SearchConfig()
+
+    @model_validator(mode="after")
+    def _search_space_applies(self) -> RunConfig:
+        """Every problem of `search.space` at once, one per line (see `search_problems`)."""
+        problems = search_problems(self, self.search.space)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _linear_applies(self) -> RunConfig:
@@ -627,6 +722,11 @@ class RunConfig(_Section):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def given(self) -> dict[str, Any]:
+        """Only what was set (in the file, by overrides or by assignment): a config to change
+        and validate again, without defaults that a section refuses when set explicitly."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
@@ -660,3 +760,61 @@ def check_task_options(cfg: RunConfig, task: Task | str) -> None:
         problems.append("train.class_weights applies to classes; regression has none")
     if problems:
         raise ConfigError(problems)
+
+
+def leaf_keys(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every settable dotted key of the config (`train.lr`, `model.bilstm.dropout`, ...)."""
+    model = model or RunConfig
+    keys = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys += leaf_keys(ann, f"{prefix}{name}.")
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def search_problems(cfg: RunConfig, space: dict[str, Distribution]) -> list[str]:
+    """What is wrong with a search space for this config: unknown or unsearchable keys (with a
+    did-you-mean), inconsistent distributions, and values the key itself refuses (each end of
+    a range and each choice is tried in a copy of the config)."""
+    keys = leaf_keys()
+    problems: list[str] = []
+    base = {k: v for k, v in cfg.given().items() if k != "search"}
+    for key, dist in space.items():
+        if key not in keys:
+            problems.append(
+                f"search.space: unknown key `{key}`."
+                + (did_you_mean(key, keys) or " Keys are dotted, as in overrides: train.lr.")
+            )
+            continue
+        if any(key == u or key.startswith(u + ".") for u in UNSEARCHABLE):
+            problems.append(
+                f"search.space: `{key}` cannot be searched (fixed for the whole study: "
+                f"{', '.join(UNSEARCHABLE)})"
+            )
+            continue
+        own = dist.problems(key)
+        problems += own or _refused_values(base, key, dist)
+    return problems
+
+
+def _refused_values(base: dict[str, Any], key: str, dist: Distribution) -> list[str]:
+    """The values of `dist` that the config refuses at `key`, each with pydantic's reason."""
+    from pydantic import ValidationError
+
+    out = []
+    for value in dist.extremes():
+        raw = copy.deepcopy(base)
+        node = raw
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+        try:
+            RunConfig.model_validate(raw)
+        except ValidationError as exc:
+            why = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            out.append(f"search.space.{key}: the value {value!r} is refused: {why}")
+    return out

@@ -106,3 +106,28 @@ class Progress(Callback):
     def on_train_end(self, state, **kwargs):
         if self.bar is not None:
             self.bar.close()
+
+
+class SearchPruning(Callback):
+    """Hyper-parameter search: reports the validation metric to an Optuna trial at every
+    evaluation (step = the evaluation's number, 1, 2, ...: comparable across trials whatever
+    their batch size when evaluating once per epoch) and ends the trial when the pruner
+    rejects it, by raising `optuna.TrialPruned` (nothing after it is worth computing). The
+    optimizer steps run and planned go to the trial's user attributes first."""
+
+    def __init__(self, trial: Any):
+        self.trial, self.evaluations = trial, 0
+
+    def on_evaluate(self, state, record, value: float = float("nan"), **kwargs):
+        self.evaluations += 1
+        self.trial.report(float(value), self.evaluations)
+        if self.trial.should_prune():
+            import optuna
+
+            self.trial.set_user_attr("steps_run", state.global_step)
+            self.trial.set_user_attr("steps_planned", state.total_steps)
+            self.trial.set_user_attr("evaluations", self.evaluations)
+            raise optuna.TrialPruned(
+                f"pruned at evaluation {self.evaluations} (step {state.global_step}/"
+                f"{state.total_steps}): {value:.4f}"
+            )

@@ -16,6 +16,9 @@
       model/                 a Hugging Face model directory + textclass.json + config.yaml
                              (linear: linear.safetensors + linear.json instead of HF files)
 
+    STUDY_DIR/ (`textclass tune`): study.json, study.journal, trials/NNNN/ (run directories),
+      best -> trials/NNNN, best_config.yaml, study_report.md / .html
+
 Torch-free: reports read run directories without loading torch.
 """
 
@@ -54,6 +57,17 @@ CV_TEST_PREDICTIONS = "predictions_test_set.csv"
 # they look like (`0`, `007`, `1.0`, `True`, `NA`); the `prob_<label>` columns are numbers.
 # (A regression run's gold and predicted values are read as text too; its section parses them.)
 PREDICTION_TEXT_COLUMNS = ("text", "text_pair", "gold", "predicted")
+
+# A study directory (`textclass tune`): trials/0000/ ... are run directories.
+STUDY_SUMMARY = "study.json"  # what identifies the study, its trials, best, importances, pruning
+STUDY_JOURNAL = "study.journal"  # Optuna's journal file storage (the default; workers share it)
+STUDY_LOCK = "study.lock"  # taken while a worker counts the trials and asks for the next one
+STUDY_TRIALS = "trials"
+STUDY_TRIAL = "trials/{n:04d}"  # trial n's run directory (--cv: fold_1/ ... fold_K/ inside)
+STUDY_BEST = "best"  # a symlink to the best trial's run directory
+STUDY_BEST_POINTER = "best.txt"  # where symlinks fail: the best trial's directory, relative
+BEST_CONFIG = "best_config.yaml"  # the best parameters applied: `textclass train best_config.yaml`
+STUDY_REPORT = {"md": "study_report.md", "html": "study_report.html"}
 
 # Inside a model directory (besides the Hugging Face files):
 MODEL_META = "textclass.json"  # labels, task, columns, cleaning, max length, thresholds, ...
