@@ -23,8 +23,6 @@ from textclass.errors import TextclassError
 from textclass.reporting import sections
 from textclass.workflows import rundir
 
-FIGURES_DIR = rundir.FIGURES
-
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
@@ -111,19 +109,11 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
 def write_report(run_dir: str | Path) -> dict[str, Path]:
     """Build the report of a finished run and write report.json, report.md and report.html."""
     from textclass.reporting.figures import figures
-    from textclass.reporting.render import render_html, render_markdown, report_blocks
+    from textclass.reporting.render import report_blocks, write_rendered
 
     run_dir = Path(run_dir)
     report = build_report(run_dir)
-    drawn = figures(report)
-    fig_dir = run_dir / FIGURES_DIR
-    fig_dir.mkdir(exist_ok=True)
-    for name, (png, _) in drawn.items():
-        (fig_dir / f"{name}.png").write_bytes(png)
-    blocks = report_blocks(report)
-    paths = {kind: run_dir / name for kind, name in rundir.REPORT.items()}
+    paths = write_rendered(run_dir, report_blocks(report), figures(report), rundir.REPORT)
+    paths["json"] = run_dir / rundir.REPORT["json"]
     paths["json"].write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    captions = {name: caption for name, (_, caption) in drawn.items()}
-    paths["md"].write_text(render_markdown(blocks, FIGURES_DIR, captions), encoding="utf-8")
-    paths["html"].write_text(render_html(blocks, drawn), encoding="utf-8")
     return paths

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from textclass.reporting.format import Block, ci_or_value, fmt, fmt4
-from textclass.reporting.render import render_html, render_markdown
+from textclass.reporting.render import write_rendered
 from textclass.workflows import rundir
 
-FIGURES_DIR = rundir.FIGURES
 SHOWN = ("accuracy", "f1_macro", "f1_micro", "roc_auc", "log_loss", "ece", "rmse", "mae", "r2")
 
 
@@ -123,14 +122,4 @@ def write_cv_report(cv_dir: str | Path) -> dict[str, Path]:
     """cv_report.md (figures in report_files/) and a self-contained cv_report.html."""
     cv_dir = Path(cv_dir)
     summary = rundir.read_json(cv_dir / rundir.CV_SUMMARY)
-    drawn = _figures(summary, cv_dir)
-    fig_dir = cv_dir / FIGURES_DIR
-    fig_dir.mkdir(exist_ok=True)
-    for name, (png, _) in drawn.items():
-        (fig_dir / f"{name}.png").write_bytes(png)
-    blocks = cv_blocks(summary)
-    captions = {name: caption for name, (_, caption) in drawn.items()}
-    paths = {kind: cv_dir / name for kind, name in rundir.CV_REPORT.items()}
-    paths["md"].write_text(render_markdown(blocks, FIGURES_DIR, captions), encoding="utf-8")
-    paths["html"].write_text(render_html(blocks, drawn), encoding="utf-8")
-    return paths
+    return write_rendered(cv_dir, cv_blocks(summary), _figures(summary, cv_dir), rundir.CV_REPORT)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+from pathlib import Path
 from typing import Any
 
 from textclass.reporting import sections
@@ -108,3 +109,21 @@ def render_html(blocks: list[Block], figures: dict[str, tuple[bytes, str]]) -> s
 {chr(10).join(parts)}
 </body></html>
 """
+
+
+def write_rendered(
+    directory: Path, blocks: list[Block], drawn: dict[str, tuple[bytes, str]], names: dict[str, str]
+) -> dict[str, Path]:
+    """Blocks and figures written into `directory`: the PNGs into report_files/, Markdown
+    (linking them) and one self-contained HTML page under `names["md"]` and `names["html"]`."""
+    from textclass.workflows.rundir import FIGURES
+
+    fig_dir = directory / FIGURES
+    fig_dir.mkdir(exist_ok=True)
+    for name, (png, _) in drawn.items():
+        (fig_dir / f"{name}.png").write_bytes(png)
+    captions = {name: caption for name, (_, caption) in drawn.items()}
+    paths = {kind: directory / names[kind] for kind in ("md", "html")}
+    paths["md"].write_text(render_markdown(blocks, FIGURES, captions), encoding="utf-8")
+    paths["html"].write_text(render_html(blocks, drawn), encoding="utf-8")
+    return paths

@@ -4,16 +4,14 @@ importances and what pruning saved; and the leaderboard `textclass tune --show` 
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
 
 from textclass.reporting.format import Block, fmt, fmt4
-from textclass.reporting.render import render_html, render_markdown
+from textclass.reporting.render import write_rendered
 from textclass.workflows import rundir
 
-FIGURES_DIR = rundir.FIGURES
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "WAITING": 3, "FAIL": 4}
 
 
@@ -138,20 +136,9 @@ def _pruning_text(p: dict[str, Any]) -> str:
 
 
 def _figures(summary: dict[str, Any]) -> dict[str, tuple[bytes, str]]:
-    import matplotlib
+    from textclass.reporting.figures import canvas
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    drawn: dict[str, tuple[bytes, str]] = {}
-
-    def save(fig, name: str, caption: str) -> None:
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        drawn[name] = (buf.getvalue(), caption)
-
+    plt, drawn, save = canvas()
     _history_figure(plt, save, summary)
     imp = summary.get("importances")
     if imp:
@@ -193,14 +180,4 @@ def write_study_report(study_dir: str | Path) -> dict[str, Path]:
     """study_report.md (figures in report_files/) and a self-contained study_report.html."""
     study_dir = Path(study_dir)
     summary = rundir.read_json(study_dir / rundir.STUDY_SUMMARY)
-    drawn = _figures(summary)
-    fig_dir = study_dir / FIGURES_DIR
-    fig_dir.mkdir(exist_ok=True)
-    for name, (png, _) in drawn.items():
-        (fig_dir / f"{name}.png").write_bytes(png)
-    blocks = study_blocks(summary)
-    captions = {name: caption for name, (_, caption) in drawn.items()}
-    paths = {kind: study_dir / name for kind, name in rundir.STUDY_REPORT.items()}
-    paths["md"].write_text(render_markdown(blocks, FIGURES_DIR, captions), encoding="utf-8")
-    paths["html"].write_text(render_html(blocks, drawn), encoding="utf-8")
-    return paths
+    return write_rendered(study_dir, study_blocks(summary), _figures(summary), rundir.STUDY_REPORT)
