@@ -138,3 +138,15 @@ def test_task_dependent_options_are_checked_against_the_task():
     cfg = load_config(base={"data": {"train": "x.csv"}}, overrides=["train.siamese.enabled=true"])
     with pytest.raises(ConfigError, match="siamese needs single-label data"):
         check_task_options(cfg, "multi_label")
+
+
+def test_a_saved_bilstm_config_loads_again(tmp_path):
+    """config.yaml of a BiLSTM run (what `train --resume` reads) writes every default back,
+    attention_dropout's 0.0 included: it must load, and a value the BiLSTM cannot use must not."""
+    shipped = Path(__file__).resolve().parents[2] / "configs" / "rotten_tomatoes_bilstm.yaml"
+    cfg = load_config(shipped)
+    saved = tmp_path / "config.yaml"
+    saved.write_text(cfg.to_yaml())
+    assert load_config(saved).to_dict() == cfg.to_dict()
+    with pytest.raises(ConfigError, match="model.attention_dropout does not apply"):
+        load_config(shipped, ["model.attention_dropout=0.1"])

@@ -297,8 +297,12 @@ class ModelConfig(_Section):
                 "dropout": "use model.bilstm.dropout",
                 "attention_dropout": "the BiLSTM has none",
             }
+            # A value other than the default (a saved config.yaml writes the default 0.0 back).
+            defaults = {k: type(self).model_fields[k].default for k in meant}
             wrong = [
-                k for k in meant if k in self.model_fields_set and getattr(self, k) is not None
+                k
+                for k in meant
+                if k in self.model_fields_set and getattr(self, k) not in (None, defaults[k])
             ]
             if wrong:
                 raise ValueError(
