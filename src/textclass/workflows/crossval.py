@@ -246,7 +246,7 @@ def summarise(
     oof = out_of_fold(runs, pool, assignment)
     per_fold = [_fold_record(k, run, data) for k, run in enumerate(runs, start=1)]
     y = label_targets(pool, data.labels, data.task)
-    outputs = prediction_outputs(oof, data.labels, task)
+    outputs = rundir.prediction_outputs(oof, data.labels, task.has_probabilities)
     thresholds = _row_thresholds(runs, assignment, data.labels) if task is MULTI_LABEL else None
     pooled = task.metrics(y, outputs, data.labels, thresholds)
     pooled["intervals"] = task.intervals(y, outputs, data.labels, thresholds, seed=plan["seed"])
@@ -291,14 +291,6 @@ def out_of_fold(runs: list[RunDir], pool: pd.DataFrame, assignment: np.ndarray) 
             frame.insert(2, "group", pool["group"].to_numpy()[rows])
         parts.append(frame)
     return pd.concat(parts).sort_values("row", kind="stable").reset_index(drop=True)
-
-
-def prediction_outputs(frame: pd.DataFrame, labels: list[str], task: Any) -> np.ndarray:
-    """The task's outputs as written in a predictions file: the `prob_<label>` columns, or
-    (regression) the predicted values."""
-    if not task.has_probabilities:
-        return frame["predicted"].astype(float).to_numpy()
-    return frame[[f"prob_{label}" for label in labels]].to_numpy(dtype=np.float64)
 
 
 def _row_thresholds(runs: list[RunDir], assignment: np.ndarray, labels: list[str]) -> np.ndarray:

@@ -315,7 +315,8 @@ def fit_rows(groups: list[Group], task: Task, labels: list[str], required: bool)
     where = str(groups[0].fit_file)
     y = _targets(frames[0][label_column], task, labels, where)
     outputs = [
-        _outputs(frame, task, labels, g.fit_file) for frame, g in zip(frames, groups, strict=True)
+        rundir.prediction_outputs(frame, labels, task.has_probabilities, g.fit_file)
+        for frame, g in zip(frames, groups, strict=True)
     ]
     source = "out-of-fold predictions" if cv else "validation predictions"
     return FitRows(source, y, outputs)
@@ -394,15 +395,6 @@ def _targets(values: pd.Series, task: Task, labels: list[str], where: str) -> np
             f"{where}: label(s) {unseen[:10]} are not the members' labels {labels}."
         )
     return task.targets(values, labels)
-
-
-def _outputs(frame: pd.DataFrame, task: Task, labels: list[str], where: Path) -> np.ndarray:
-    columns = [f"prob_{label}" for label in labels] if task.has_probabilities else ["predicted"]
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise TextclassError(f"{where} has no column(s) {', '.join(missing)}.")
-    values = frame[columns].apply(pd.to_numeric).to_numpy(dtype=np.float64)
-    return values if task.has_probabilities else values[:, 0]
 
 
 # ---------------------------------------------------------------- fitting

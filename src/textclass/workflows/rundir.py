@@ -29,6 +29,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from textclass.errors import TextclassError
@@ -100,6 +101,19 @@ def read_predictions_file(path: Path) -> pd.DataFrame:
     header = pd.read_csv(path, nrows=0).columns
     dtype = {column: str for column in header if column in PREDICTION_TEXT_COLUMNS}
     return pd.read_csv(path, dtype=dtype, keep_default_na=False)
+
+
+def prediction_outputs(
+    frame: pd.DataFrame, labels: list[str], probabilities: bool, where: Path | str = "predictions"
+) -> np.ndarray:
+    """A task's outputs as a predictions file holds them: the `prob_<label>` columns in `labels`
+    order, or (`probabilities` false: regression) the predicted values; float64."""
+    columns = [f"prob_{label}" for label in labels] if probabilities else ["predicted"]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise TextclassError(f"{where} has no column(s) {', '.join(missing)}.")
+    values = frame[columns].apply(pd.to_numeric).to_numpy(dtype=np.float64)
+    return values if probabilities else values[:, 0]
 
 
 class RunDir:
