@@ -52,6 +52,21 @@ def test_a_minimised_metric_gives_the_lowest_value_as_best(tmp_path, tiny_config
     assert rundir.RunDir(best).read(rundir.METRICS)["validation"]["log_loss"] == min(values)
 
 
+def test_the_random_sampler_draws_the_same_points_whatever_the_results(tmp_path, tiny_config):
+    # What a pruner comparison rests on: two studies from one seed try the same parameters,
+    # even when their results differ (TPE, modelling from trial 2 here, would follow them).
+    space = "search.space={train.lr: {type: float, low: 1e-4, high: 3e-3, log: true}}"
+    base = ("train.epochs=1", "eval.baseline=false", "search.pruner=none", space)
+    params = []
+    for metric in ("f1_macro", "log_loss"):
+        cfg = tiny_config(
+            *base, f"train.metric={metric}", "search.sampler=random", "search.n_startup_trials=1"
+        )
+        result = tune(cfg, trials=4, output=tmp_path / metric, report=False)
+        params.append([t.params for t in _study(result.study_dir, "tiny").trials])
+    assert params[0] == params[1] and len({p["train.lr"] for p in params[0]}) == 4
+
+
 def test_pruning_stops_trials_the_pruner_rejects(tmp_path, tiny_config):
     cfg = tiny_config("train.epochs=2", "eval.baseline=false", LR)
     always = optuna.pruners.ThresholdPruner(lower=2.0)  # F1 is never above 2: prune at once

@@ -602,6 +602,12 @@ class SearchConfig(_Section):
         "earlier trials at the same evaluation), hyperband, or none. With `--cv`: fold-wise "
         "(Wilcoxon signed-rank against the best trial) unless none.",
     )
+    sampler: Literal["tpe", "random"] = Field(
+        "tpe",
+        description="How trials are drawn: tpe (Optuna's TPE: random for n_startup_trials, "
+        "then modelled on the results) or random (each trial seeded from `seed` and its "
+        "number: the same points whatever the results, e.g. to compare pruners).",
+    )
     n_startup_trials: int = Field(
         5,
         ge=0,

@@ -380,11 +380,15 @@ def _ask(ctx: _Study, study: Any) -> Any:
     count: one worker's study is reproducible, and workers started together draw differently."""
     optuna = require_optuna()
     count = len(study.get_trials(deepcopy=False))
-    study.sampler = optuna.samplers.TPESampler(
-        seed=ctx.cfg.seed + count,
-        n_startup_trials=ctx.cfg.search.n_startup_trials,
-        constant_liar=True,  # running trials count as bad: parallel workers spread out
-    )
+    seed = ctx.cfg.seed + count
+    if ctx.cfg.search.sampler == "random":
+        study.sampler = optuna.samplers.RandomSampler(seed=seed)
+    else:
+        study.sampler = optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=ctx.cfg.search.n_startup_trials,
+            constant_liar=True,  # running trials count as bad: parallel workers spread out
+        )
     with warnings.catch_warnings():  # heartbeats: `_heartbeat` sends them, not Study.optimize
         warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
         trial = study.ask()
