@@ -2,7 +2,8 @@
 
     python benchmarks/tune_rt.py default          the shipped demo config, trained as shipped
     python benchmarks/tune_rt.py search median    the study with the median pruner (headline)
-    python benchmarks/tune_rt.py search none      the same study without pruning
+    python benchmarks/tune_rt.py full             the median study's points run in full
+    python benchmarks/tune_rt.py search none      the same study without pruning (a study)
     python benchmarks/tune_rt.py compare          best vs default, pruning's saving, RSS
     python benchmarks/tune_rt.py show             the tables of docs/tuning.md
                                                   -> benchmarks/results/tune_rt.json
@@ -15,6 +16,13 @@ evaluation k means the same data seen in every trial): `train.lr` 1e-5 to 2e-4 (
 `search.sampler=random`: both studies draw the same 12 points in the same order whatever their
 results, so pruning is the only difference; the median pruner may stop a trial from the 4th
 (`search.n_startup_trials=3`) at its 2nd evaluation on (`search.n_warmup_evaluations=1`).
+
+Without pruning, the same 12 points run in full. `full` does it without re-running what the
+median study already ran in full: it re-runs every pruned point in full through the trials' own
+code path (`search.trial_config` + `search._fit`, the pruning callback left out), and re-runs the
+first complete trial too, which must reproduce its value exactly (training here is
+deterministic): the unpruned study is then the complete trials' values plus the re-run ones.
+`search none` runs that study outright, for when the machine has the time.
 
 `default` trains the shipped config unchanged (3 epochs, lr 5e-5). `compare` scores the best
 trial's kept model (chosen on validation, never retrained) and the default model on the same
@@ -125,7 +133,39 @@ def search_worker(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-WORKERS = {"default": default_worker, "search": search_worker}
+def full_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """The median study's pruned points (and its first complete one, as a check), in full."""
+    from transformers import set_seed
+
+    from textclass.config.load import load_config
+    from textclass.runtime import configure_process
+    from textclass.workflows.search import _fit, trial_config
+    from textclass.workflows.train import prepare
+
+    cfg = load_config(str(CONFIG), [*STUDY, "search.pruner=none"])
+    configure_process(cfg.train.num_threads)
+    set_seed(cfg.seed)
+    data = prepare(cfg)
+    out = []
+    for row in spec["rows"]:
+        started = time.perf_counter()
+        result = _fit(trial_config(cfg, row["params"], f"full-{row['number']:04d}"), data, [])
+        out.append(
+            {
+                "number": row["number"],
+                "state_with_pruning": row["state"],
+                "value_with_pruning": row["value"],
+                "value": float(result.metrics["validation"][cfg.train.metric]),
+                "steps_run": result.state.global_step,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+        del result
+        print(json.dumps(out[-1]), flush=True)
+    return {"rows": out}
+
+
+WORKERS = {"default": default_worker, "search": search_worker, "full": full_worker}
 
 
 def compare(data: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +201,10 @@ def compare(data: dict[str, Any]) -> dict[str, Any]:
     }
     rss = [r["rss_mb"] for r in pruned["rows"] if r["rss_mb"] is not None]
     out["rss_mb"] = {"after_trial_1": rss[0], "after_trial_n": rss[-1], "all": rss}
-    if full is not None:
+    rerun = data.get("full")
+    if rerun is not None:
+        out["pruning"] = _pruning_from_rerun(pruned, rerun)
+    elif full is not None:
         same = [r["params"] for r in pruned["rows"]] == [r["params"] for r in full["rows"]]
         out["pruning"] = {
             "same_points": same,
@@ -174,6 +217,37 @@ def compare(data: dict[str, Any]) -> dict[str, Any]:
             "best_without": {"number": full["best"]["number"], "value": _best_value(full)},
         }
     return out
+
+
+def _pruning_from_rerun(pruned: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
+    """The unpruned study: the median study's complete trials plus its pruned points run in
+    full (`full`); the check trial must reproduce its complete value exactly."""
+    again = {r["number"]: r for r in rerun["rows"]}
+    checks = [r for r in rerun["rows"] if r["state_with_pruning"] == "COMPLETE"]
+    values = {}
+    for r in pruned["rows"]:
+        values[r["number"]] = (
+            r["value"] if r["state"] == "COMPLETE" else again[r["number"]]["value"]
+        )
+    planned = sum(r["steps_planned"] for r in pruned["rows"])
+    best_without = max(values, key=values.get)
+    return {
+        "method": "pruned points re-run in full; complete trials reused (checked)",
+        "check_trials": [
+            {"number": c["number"], "value": c["value"], "value_in_study": c["value_with_pruning"]}
+            for c in checks
+        ],
+        "check_exact": all(c["value"] == c["value_with_pruning"] for c in checks),
+        "steps_with_pruning": pruned["pruning"]["steps_run"],
+        "steps_without": planned,
+        "saved_share": 1 - pruned["pruning"]["steps_run"] / planned,
+        "values_without": values,
+        "best_with": {"number": pruned["best"]["number"], "value": _best_value(pruned)},
+        "best_without": {"number": best_without, "value": values[best_without]},
+        "pruned_would_have_reached": {
+            n: again[n]["value"] for n in again if again[n]["state_with_pruning"] == "PRUNED"
+        },
+    }
 
 
 def _best_value(side: dict[str, Any]) -> float:
@@ -212,7 +286,7 @@ def main() -> None:
     import argparse
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["default", "search", "compare", "show"])
+    parser.add_argument("what", choices=["default", "search", "full", "compare", "show"])
     parser.add_argument("pruner", nargs="?", choices=["median", "none"], default="median")
     args = parser.parse_args()
     data = _load()
@@ -231,8 +305,12 @@ def main() -> None:
         "machine": platform.node(),
         "command": " ".join(["python", "benchmarks/tune_rt.py", *sys.argv[1:]]),
     }
-    key = "default" if args.what == "default" else f"search_{args.pruner}"
+    key = {"default": "default", "full": "full"}.get(args.what, f"search_{args.pruner}")
     spec = {"side": key, "worker": args.what, "pruner": args.pruner}
+    if args.what == "full":
+        rows = data["search_median"]["rows"]
+        first = next(r for r in rows if r["state"] == "COMPLETE")
+        spec["rows"] = [first, *(r for r in rows if r["state"] == "PRUNED")]
     result = run_worker(str(Path(__file__).resolve()), spec)
     data[key] = {**meta, **result}
     _save(data)
