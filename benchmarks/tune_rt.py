@@ -20,7 +20,7 @@ results, so pruning is the only difference; the median pruner may stop a trial f
 Without pruning, the same 12 points run in full. `full` does it without re-running what the
 median study already ran in full: it re-runs every pruned point in full through the trials' own
 code path (`search.trial_config` + `search._fit`, the pruning callback left out), and re-runs the
-first complete trial too, which must reproduce its value exactly (training here is
+last complete trial too, which must reproduce its value exactly (training here is
 deterministic): the unpruned study is then the complete trials' values plus the re-run ones.
 `search none` runs that study outright, for when the machine has the time.
 
@@ -134,7 +134,7 @@ def search_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def full_worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """The median study's pruned points (and its first complete one, as a check), in full."""
+    """The median study's pruned points (and its last complete one, as a check), in full."""
     from transformers import set_seed
 
     from textclass.config.load import load_config
@@ -223,13 +223,13 @@ def _pruning_from_rerun(pruned: dict[str, Any], rerun: dict[str, Any]) -> dict[s
     """The unpruned study: the median study's complete trials plus its pruned points run in
     full (`full`); the check trial must reproduce its complete value exactly."""
     again = {r["number"]: r for r in rerun["rows"]}
+    counted = [r for r in pruned["rows"] if r["state"] in ("COMPLETE", "PRUNED")]
     checks = [r for r in rerun["rows"] if r["state_with_pruning"] == "COMPLETE"]
-    values = {}
-    for r in pruned["rows"]:
-        values[r["number"]] = (
-            r["value"] if r["state"] == "COMPLETE" else again[r["number"]]["value"]
-        )
-    planned = sum(r["steps_planned"] for r in pruned["rows"])
+    values = {
+        r["number"]: r["value"] if r["state"] == "COMPLETE" else again[r["number"]]["value"]
+        for r in counted
+    }
+    planned = sum(r["steps_planned"] for r in counted)
     best_without = max(values, key=values.get)
     return {
         "method": "pruned points re-run in full; complete trials reused (checked)",
@@ -309,8 +309,8 @@ def main() -> None:
     spec = {"side": key, "worker": args.what, "pruner": args.pruner}
     if args.what == "full":
         rows = data["search_median"]["rows"]
-        first = next(r for r in rows if r["state"] == "COMPLETE")
-        spec["rows"] = [first, *(r for r in rows if r["state"] == "PRUNED")]
+        last = [r for r in rows if r["state"] == "COMPLETE"][-1]
+        spec["rows"] = [last, *(r for r in rows if r["state"] == "PRUNED")]
     result = run_worker(str(Path(__file__).resolve()), spec)
     data[key] = {**meta, **result}
     _save(data)
