@@ -1,6 +1,7 @@
 """Robustness checks: perturb labelled texts, predict again, measure what moved.
 
-    record = textclass.robustness("runs/rotten_tomatoes/model", "test.csv")
+    run = "runs/rotten_tomatoes"
+    record = textclass.robustness(f"{run}/model", f"{run}/config.yaml")  # the run's test split
     record["perturbations"]["typo"]["flip_rate"]   # share of test predictions that flipped
 
 `measure_robustness(clf, frame)` is the stage (a dict, no files): for each perturbation, every
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from textclass.config.tasks import SINGLE_LABEL
+from textclass.data import length
 from textclass.data.clean import clean_texts
 from textclass.data.perturb import PERTURBATIONS, Spec, parse_specs, perturb
 from textclass.data.prepare import label_targets
@@ -56,8 +58,7 @@ def _read_differently(clf: Classifier, before: list[str], after: list[str]) -> n
     rows = np.flatnonzero(differ)
     if tokenizer is None or not len(rows):
         return differ
-    ids = tokenizer([before[i] for i in rows] + [after[i] for i in rows], add_special_tokens=False)
-    ids = ids["input_ids"]
+    ids = length.tokenize(tokenizer, [before[i] for i in rows] + [after[i] for i in rows])
     differ[rows] = [ids[j] != ids[j + len(rows)] for j in range(len(rows))]
     return differ
 
