@@ -582,8 +582,9 @@ class EvalConfig(_Section):
     robustness_perturbations: list[PerturbationEntry] = Field(
         default_factory=lambda: list(PERTURBATIONS),
         description="The perturbations measured (names or `{name: typo, rate: 0.3}`); synonym "
-        "runs only where nltk and the WordNet data are installed, negation (an expected-flip "
-        "check) only for binary single-label tasks; a skipped one is listed with the reason.",
+        "runs only where nltk and the WordNet data are installed, negation (an expected flip "
+        "check) only for binary tasks with one label per text; a skipped one is listed with "
+        "the reason.",
     )
 
     @field_validator("robustness_perturbations")

@@ -255,7 +255,7 @@ class MultiLabel(Task):
         "log_loss",
     )
     history_metrics = ("accuracy", "f1_macro", "f1_micro", "f1_samples", "roc_auc", "log_loss")
-    report_sections = ("multilabel", "calibration", "baseline", "thresholds", "robustness")
+    report_sections = ("multilabel", "calibration", "baseline", "robustness", "thresholds")
     tuned_thresholds = True
 
     def targets(self, column: pd.Series, labels: Sequence[str]) -> np.ndarray:

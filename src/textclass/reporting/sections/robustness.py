@@ -31,6 +31,12 @@ def _pct(value: float | None, interval: list[float] | None = None) -> str:
     return f"{shown} [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]" if interval else shown
 
 
+def _value(value: float | None, interval: list[float] | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g} [{interval[0]:.4g}, {interval[1]:.4g}]" if interval else f"{value:.4g}"
+
+
 def _change(r: dict[str, Any]) -> str:
     iv = r.get("interval")
     ci = f" [{iv[0]:+.4f}, {iv[1]:+.4f}]" if iv else ""
@@ -45,8 +51,8 @@ def _table(rob: dict[str, Any]) -> Block:
         read = r["model_input_changed"] / r["n"] if r["n"] else None
         changed = [f"`{label}`", _pct(r["changed_share"]), _pct(read)]
         if regression:
-            moved = [r.get("mean_abs_change_changed"), r.get("mean_abs_change")]
-            rows.append([*changed, *(f"{m:.4g}" if m is not None else "n/a" for m in moved)])
+            keys = ("mean_abs_change_changed", "mean_abs_change")
+            rows.append([*changed, *(_value(r.get(k), r.get(f"{k}_interval")) for k in keys)])
         else:
             rows.append(
                 [
@@ -75,10 +81,11 @@ def blocks(report: dict[str, Any]) -> list[Block]:
             "p",
             f"Each of the {rob['rows']:,} test texts perturbed once per perturbation (seed "
             f"{rob['seed']}), cleaned as the model cleans its inputs, and predicted again where "
-            "the model reads it differently (other token ids: the column read differently). A **flip** "
-            "is a changed prediction; the meaning of the text is meant to stay, so fewer flips "
-            "is better. Brackets: 95% bootstrap intervals over the test rows "
-            f"({rob['resamples']} resamples); {rob['seconds']:.0f} s in all.",
+            "the model reads it differently (read differently: other token ids, or another text "
+            "for a model without a tokenizer of its own). The meaning of a text is meant to "
+            f"stay, so the less the predictions move, the better; {_moved(rob)}. Brackets: 95% "
+            f"bootstrap intervals over the test rows ({rob['resamples']} resamples); "
+            f"{rob['seconds']:.0f} s in all.",
         )
     )
     if rob["perturbations"]:
@@ -87,6 +94,12 @@ def blocks(report: dict[str, Any]) -> list[Block]:
     if rob["skipped"]:
         b.append(("list", [f"`{k}` not run: {why}" for k, why in rob["skipped"].items()]))
     return b
+
+
+def _moved(rob: dict[str, Any]) -> str:
+    if any(r.get("flip_rate") is None for r in rob["perturbations"].values()):
+        return "the table gives the mean absolute change of the predicted value"
+    return "a **flip** is a changed prediction (another class, another label set)"
 
 
 def _expected_flip_blocks(rob: dict[str, Any]) -> list[Block]:
