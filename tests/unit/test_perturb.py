@@ -137,7 +137,7 @@ def test_synonym_says_why_it_cannot_run_without_nltk(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda n: None if n == "nltk" else real(n))
     try:
         reason = P.wordnet_unavailable()
-        assert "nltk is not installed" in reason and "wordnet-base" in reason
+        assert "nltk is not installed" in reason and "nltk.downloader wordnet" in reason
         with pytest.raises(RuntimeError, match="unavailable: nltk is not installed"):
             perturb(["a film"], "synonym")
     finally:
@@ -159,3 +159,23 @@ def test_specs_name_the_valid_perturbations_and_settings():
         parse_specs(["typo", "case", "typo"])
     spec = parse_spec({"name": "typo", "rate": 0.3})
     assert (spec.label, spec.to_config()) == ("typo (rate=0.3)", {"name": "typo", "rate": 0.3})
+
+
+@pytest.mark.skipif(
+    P.wordnet_unavailable() is not None, reason=f"WordNet: {P.wordnet_unavailable()}"
+)
+def test_synonym_with_the_installed_wordnet(texts):
+    """Runs only where nltk and the WordNet data are installed (never required)."""
+    assert "movie" in P.wordnet_synonyms("film")
+    assert "grip" not in P.wordnet_synonyms("gripping")  # the word's own senses only
+    out = perturb(texts, "synonym")
+    assert perturb(texts, "synonym") == out
+    runs = re.compile(r"[^\W\d_]+|[\W\d_]+")
+    replaced = 0
+    for before, after in zip(texts, out, strict=True):
+        diff = [
+            (a, b) for a, b in zip(runs.findall(before), runs.findall(after), strict=True) if a != b
+        ]
+        replaced += bool(diff)
+        assert all(b.lower() in P.wordnet_synonyms(a) for a, b in diff)
+    assert replaced > 0.8 * len(texts)

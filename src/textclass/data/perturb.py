@@ -464,8 +464,8 @@ def wordnet_unavailable() -> str | None:
     (never a dependency of textclass)."""
     if importlib.util.find_spec("nltk") is None:
         return (
-            "nltk is not installed (optional: `pip install nltk`, then the WordNet data, e.g. "
-            "Debian's `wordnet-base` with NLTK_DATA pointing at it)"
+            "nltk is not installed (optional: `pip install nltk`, then the WordNet data: "
+            "`python -m nltk.downloader wordnet`, or Debian's files, docs/robustness.md)"
         )
     try:
         from nltk.corpus import wordnet
@@ -473,21 +473,26 @@ def wordnet_unavailable() -> str | None:
         wordnet.ensure_loaded()
     except LookupError:
         return (
-            "nltk is installed but its WordNet data is not found (install Debian's "
-            "`wordnet-base` and point NLTK_DATA at it, or `python -m nltk.downloader wordnet`)"
+            "nltk is installed but its WordNet data is not found (`python -m nltk.downloader "
+            "wordnet`, or Debian's WordNet files in NLTK_DATA/corpora/wordnet: docs/robustness.md)"
         )
+    except OSError as exc:  # a file missing, or a path nltk's path checks refuse
+        return f"nltk cannot read its WordNet data: {exc} (docs/robustness.md)"
     return None
 
 
 @functools.lru_cache(maxsize=50_000)
 def wordnet_synonyms(word: str) -> tuple[str, ...]:
-    """Single-word lemmas of the word's first three WordNet senses, the word itself excluded."""
+    """Single-word lemmas of the first three WordNet senses that list the word itself as a
+    lemma (so `gripping` gets `riveting`, not the base form `grip`), the word excluded."""
     from nltk.corpus import wordnet
 
+    word = word.lower()
+    senses = [s for s in wordnet.synsets(word) if word in (n.lower() for n in s.lemma_names())]
     found: dict[str, None] = {}
-    for synset in wordnet.synsets(word.lower())[:3]:
+    for synset in senses[:3]:
         for lemma in synset.lemma_names():
-            if lemma.isalpha() and lemma.lower() != word.lower():
+            if lemma.isalpha() and lemma.lower() != word:
                 found[lemma.lower()] = None
     return tuple(found)
 
