@@ -79,7 +79,7 @@ def test_robustness_can_be_switched_off(tiny_config, tmp_path):
     run = textclass.train(tiny_config(LINEAR, "eval.robustness=false"), output=tmp_path / "r")
     assert not (run.run_dir / rundir.ROBUSTNESS).exists()
     md = (run.run_dir / rundir.REPORT["md"]).read_text()
-    assert "Not measured: the run had `eval.robustness: false`." in md
+    assert "Not measured: the run had `eval.robustness: false`; `textclass robustness " in md
 
 
 def test_robustness_command_writes_json_and_markdown(

@@ -19,8 +19,14 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
     record = run.json(rundir.ROBUSTNESS)
     if record is None:
         off = run.config.get("eval", {}).get("robustness") is False
-        why = "the run had `eval.robustness: false`" if off else "the run predates robustness"
-        return {"robustness": {"not_measured": why}}
+        why = (
+            "the run had `eval.robustness: false`"
+            if off
+            else f"no {rundir.ROBUSTNESS} in the run directory (search trials and runs "
+            "written before robustness checks have none)"
+        )
+        fix = f"`textclass robustness {run.dir / rundir.MODEL} --data {run.dir / rundir.CONFIG}`"
+        return {"robustness": {"not_measured": f"{why}; {fix} measures it"}}
     return {"robustness": record}
 
 
@@ -72,7 +78,7 @@ def _table(rob: dict[str, Any]) -> Block:
 
 
 def blocks(report: dict[str, Any]) -> list[Block]:
-    rob = report.get("robustness") or {"not_measured": "the run predates robustness"}
+    rob = report.get("robustness") or {"not_measured": "the report data has no robustness part"}
     b: list[Block] = [("h3", "Robustness to perturbations (test)")]
     if "not_measured" in rob:
         return [*b, ("p", f"Not measured: {rob['not_measured']}.")]
