@@ -629,9 +629,7 @@ def train_in(
         resume=resume,
     )  # fmt: skip
     if procs.is_main_process:
-        if cfg.eval.robustness:
-            result.robustness = measure_run_robustness(result)
-        write_run(run, result, report=report)
+        write_run(run, result, report=report, robustness=cfg.eval.robustness)
     procs.wait_for_everyone()
     return result
 
@@ -654,8 +652,11 @@ def measure_run_robustness(result: Evaluation) -> dict[str, Any]:
     return {"split": "test", **record}
 
 
-def write_run(run: RunDir, result: Evaluation, report: bool = True) -> None:
-    """Every artifact of an evaluated run, through `RunDir`; then the report."""
+def write_run(
+    run: RunDir, result: Evaluation, report: bool = True, robustness: bool = False
+) -> None:
+    """Every artifact of an evaluated run, through `RunDir`; with `robustness`, the checks
+    (measured once the model and metrics are on disk); then the report."""
     from textclass.reporting.build import write_report
 
     run.write(rundir.HISTORY, result.state.to_json())
@@ -666,6 +667,8 @@ def write_run(run: RunDir, result: Evaluation, report: bool = True) -> None:
     for name in EVALUATED_SPLITS:
         run.write_predictions(name, result.predictions(name))
     run.write(rundir.DIAGNOSTICS, result.diagnostics)
+    if robustness and result.robustness is None:
+        result.robustness = measure_run_robustness(result)
     if result.robustness is not None:
         run.write(rundir.ROBUSTNESS, result.robustness)
     print_findings(result.findings, log)
