@@ -28,6 +28,7 @@ _EXPORTS = {
     "CVResult": "textclass.workflows.crossval",
     "evaluate_model": "textclass.workflows.evaluate",
     "predict_file": "textclass.workflows.predict",
+    "robustness": "textclass.workflows.robustness",
     "build_ensemble": "textclass.workflows.ensemble",
     "tune": "textclass.workflows.search",
     "TuneResult": "textclass.workflows.search",
@@ -48,6 +49,7 @@ __all__ = [
     "fit_and_evaluate",
     "load_config",
     "predict_file",
+    "robustness",
     "train",
     "tune",
 ]
@@ -62,6 +64,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
     from textclass.workflows.ensemble import build_ensemble
     from textclass.workflows.evaluate import evaluate_model
     from textclass.workflows.predict import predict_file
+    from textclass.workflows.robustness import robustness
     from textclass.workflows.search import TuneResult, tune
     from textclass.workflows.train import RunResult, fit_and_evaluate, train
 

@@ -261,6 +261,64 @@ def evaluate(
         preds.to_csv(predictions, index=False)
 
 
+@app.command()
+def robustness(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory (runs/NAME/model).")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Labelled data file, or a YAML config whose data is split as in training "
+            "(the run's config.yaml: its own split).",
+        ),
+    ],
+    split: Annotated[
+        str | None, typer.Option(help="With a config: the split to perturb (default test).")
+    ] = None,
+    perturbations: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--perturbations",
+            "-p",
+            help="Perturbations to run, comma-separated or repeated (default: all): "
+            "typo, case, punctuation, whitespace, contractions, append, synonym, negation.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write robustness.json and robustness.md here."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Default: the model's training seed.")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Default: the training column.")] = None,
+    text_pair_column: Annotated[str | None, typer.Option()] = None,
+    label_column: Annotated[str | None, typer.Option(help="Default: the training column.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    encoding: Annotated[str, typer.Option()] = "utf-8",
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+) -> None:
+    """Perturb labelled texts (typos, case, punctuation, ...) and measure how many predictions
+    flip and how accuracy changes, with bootstrap intervals."""
+    from textclass.runtime import configure_process
+    from textclass.workflows.robustness import robustness as run_robustness
+    from textclass.workflows.robustness import summary_line
+
+    names = [n.strip() for item in perturbations or [] for n in item.split(",") if n.strip()]
+    configure_process()
+    record = run_robustness(
+        model_dir, data, split=split, perturbations=names or None, seed=seed, output=output,
+        overwrite=overwrite, batch_size=batch_size, text_column=text_column,
+        text_pair_column=text_pair_column, label_column=label_column, encoding=encoding,
+    )  # fmt: skip
+    typer.echo(f"{record['rows']} rows of {record['data']}, seed {record['seed']}:")
+    for label, one in [*record["perturbations"].items(), *record["expected_flip"].items()]:
+        typer.echo(f"  {summary_line(label, one)}")
+    for label, why in record["skipped"].items():
+        typer.echo(f"  {label}: skipped: {why}")
+    if output is not None:
+        typer.echo(f"wrote {output / rundir.ROBUSTNESS} and {output / rundir.ROBUSTNESS_REPORT}")
+
+
 def _check_outputs(targets: list[Path | None], overwrite: bool, source: Path) -> None:
     """Before any work: each output file can be written, and none replaces another's file,
     the data file (even with --overwrite) or an existing one (unless --overwrite)."""

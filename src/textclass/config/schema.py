@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator, model_validator
 
 from textclass.config.tasks import SINGLE_LABEL, TASK_NAMES, TASKS, Task, get_task
+from textclass.data.perturb import PERTURBATIONS, Spec, parse_specs
 from textclass.errors import ConfigError, did_you_mean
 
 
@@ -388,6 +389,47 @@ class SiameseConfig(_Section):
     beta: float = Field(1.0, ge=0, description="Weight of cross-entropy on each text's class.")
 
 
+PerturbationEntry = str | dict[str, Any]  # `typo`, or `{name: typo, rate: 0.3}`
+
+
+def _checked_perturbations(entries: list[Any], augment: bool) -> list[Any]:
+    """Every entry a registered perturbation with valid settings (all problems at once)."""
+    try:
+        parse_specs(entries, allow_expected_flip=not augment)
+    except ValueError as exc:
+        raise ValueError("; ".join(str(exc).splitlines())) from None
+    return entries
+
+
+class AugmentConfig(_Section):
+    """Training-text augmentation (docs/robustness.md): each epoch, a share `p` of the training
+    texts is perturbed (one perturbation each, drawn from the list) and re-tokenized; validation
+    and test are never touched. Seeded by (seed, epoch), so a resumed run sees the same texts."""
+
+    perturbations: list[PerturbationEntry] = Field(
+        default_factory=list,
+        description="Perturbations to draw from (names or `{name: typo, rate: 0.3}`): typo, "
+        "case, punctuation, whitespace, contractions, append, synonym (WordNet, when installed; "
+        "skipped with a warning otherwise). Empty: no augmentation. `negation` changes the "
+        "meaning and is refused.",
+    )
+    p: float = Field(
+        0.3, gt=0, le=1, description="Share of the training texts perturbed in each epoch."
+    )
+
+    @field_validator("perturbations")
+    @classmethod
+    def _known(cls, value: list[Any]) -> list[Any]:
+        return _checked_perturbations(value, augment=True)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.perturbations)
+
+    def specs(self) -> list[Spec]:
+        return parse_specs(self.perturbations, allow_expected_flip=False)
+
+
 class TrainConfig(_Section):
     epochs: PositiveFloat | Literal["auto"] = Field(
         "auto",
@@ -493,6 +535,7 @@ class TrainConfig(_Section):
         False,
         description="Recompute activations in backward: less memory (transformer encoders).",
     )
+    augment: AugmentConfig = AugmentConfig()
 
 
 class ThresholdConfig(_Section):
@@ -529,6 +572,28 @@ class EvalConfig(_Section):
         "not lower the validation calibration error. `none` keeps the raw probabilities. "
         "Regression: not applicable, ignored.",
     )
+    robustness: bool = Field(
+        True,
+        description="Perturb the test texts (`robustness_perturbations`) and measure how many "
+        "predictions flip and how accuracy (or the task's metric) changes, with bootstrap "
+        "intervals: robustness.json and the report's robustness section (docs/robustness.md). "
+        "Costs one prediction pass over the changed texts per perturbation.",
+    )
+    robustness_perturbations: list[PerturbationEntry] = Field(
+        default_factory=lambda: list(PERTURBATIONS),
+        description="The perturbations measured (names or `{name: typo, rate: 0.3}`); synonym "
+        "runs only where nltk and the WordNet data are installed, negation (an expected flip "
+        "check) only for binary tasks with one label per text; a skipped one is listed with "
+        "the reason.",
+    )
+
+    @field_validator("robustness_perturbations")
+    @classmethod
+    def _known(cls, value: list[Any]) -> list[Any]:
+        return _checked_perturbations(value, augment=False)
+
+    def robustness_specs(self) -> list[Spec]:
+        return parse_specs(self.robustness_perturbations)
 
 
 class OutputConfig(_Section):
@@ -692,6 +757,11 @@ class RunConfig(_Section):
                 drop,
             ),
             "train.average": (t.average != "none", "one fit, no checkpoints", "set none"),
+            "train.augment.perturbations": (
+                t.augment.enabled,
+                "one fit on fixed TF-IDF features, no epochs",
+                "set []",
+            ),
         }
         problems = [f"{key} ({why}: {fix})" for key, (bad, why, fix) in wrong.items() if bad]
         if problems:
@@ -715,6 +785,12 @@ class RunConfig(_Section):
                 f"model.truncation={'windows' if self.model.windows else self.model.truncation} "
                 "works on single texts; with "
                 "data.text_pair_column set use head or auto (pairs are cut longest text first)"
+            )
+        if self.train.augment.enabled and self.model.windows:
+            raise ValueError(
+                "train.augment does not combine with sliding windows (model.truncation=windows): "
+                "a perturbed text may need another number of windows; use head, tail or "
+                "head+tail truncation, or no augmentation"
             )
         if self.train.gradient_checkpointing and self.model.architecture == "bilstm":
             raise ValueError(

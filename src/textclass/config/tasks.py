@@ -103,6 +103,14 @@ class Task:
         raise NotImplementedError
 
     resampled_metrics: ClassVar[tuple[str, ...]]  # what `resampled_score` measures
+    robustness_metric: ClassVar[str]  # what the robustness check compares before and after
+
+    def decisions_differ(
+        self, before: np.ndarray, after: np.ndarray, thresholds: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """Per row, whether the decision changed between two outputs of the same texts (a
+        flip); None for a task without discrete decisions (regression)."""
+        return None
 
     def resampled_score(
         self,
@@ -166,7 +174,7 @@ class SingleLabel(Task):
         "log_loss",
     )
     history_metrics = ("accuracy", "f1_macro", "f1_weighted", "roc_auc", "log_loss")
-    report_sections = ("classification", "calibration", "baseline")
+    report_sections = ("classification", "calibration", "baseline", "robustness")
 
     def targets(self, column: pd.Series, labels: Sequence[str]) -> np.ndarray:
         index = {label: i for i, label in enumerate(labels)}
@@ -199,6 +207,10 @@ class SingleLabel(Task):
         return bootstrap_intervals(y, self.decide_ids(outputs), list(labels), seed=seed)
 
     resampled_metrics = _CLASS_METRICS
+    robustness_metric = "accuracy"
+
+    def decisions_differ(self, before, after, thresholds=None) -> np.ndarray:
+        return self.decide_ids(before) != self.decide_ids(after)
 
     def resampled_score(self, y, outputs, labels, idx, metric, thresholds=None) -> np.ndarray:
         from textclass.evaluation.intervals import class_scores
@@ -243,7 +255,7 @@ class MultiLabel(Task):
         "log_loss",
     )
     history_metrics = ("accuracy", "f1_macro", "f1_micro", "f1_samples", "roc_auc", "log_loss")
-    report_sections = ("multilabel", "calibration", "baseline", "thresholds")
+    report_sections = ("multilabel", "calibration", "baseline", "robustness", "thresholds")
     tuned_thresholds = True
 
     def targets(self, column: pd.Series, labels: Sequence[str]) -> np.ndarray:
@@ -292,6 +304,12 @@ class MultiLabel(Task):
         )
 
     resampled_metrics = (*_CLASS_METRICS, "f1_micro", "f1_samples", "subset_accuracy")
+    robustness_metric = "f1_micro"  # pooled over labels: stable where rare labels are noisy
+
+    def decisions_differ(self, before, after, thresholds=None) -> np.ndarray:
+        """Any label of the set added or dropped."""
+        changed = self.decide_ids(before, thresholds) != self.decide_ids(after, thresholds)
+        return changed.any(axis=1)
 
     def resampled_score(self, y, outputs, labels, idx, metric, thresholds=None) -> np.ndarray:
         from textclass.evaluation.intervals import multilabel_scores
@@ -336,7 +354,7 @@ class Regression(Task):
     metrics_lower_is_better = ("loss", "rmse", "mae", "mse")
     selection_metrics = ("rmse", "mae", "r2", "pearson", "spearman", "loss")
     history_metrics = ("rmse", "mae", "r2", "spearman")
-    report_sections = ("regression", "baseline")
+    report_sections = ("regression", "baseline", "robustness")
     has_labels = False
     has_probabilities = False
 
@@ -370,6 +388,7 @@ class Regression(Task):
         return regression_intervals(y, np.asarray(outputs).reshape(-1), seed=seed)
 
     resampled_metrics = ("rmse", "mae", "r2", "pearson", "spearman", "loss")
+    robustness_metric = "rmse"
 
     def resampled_score(self, y, outputs, labels, idx, metric, thresholds=None) -> np.ndarray:
         from textclass.evaluation.intervals import regression_scores

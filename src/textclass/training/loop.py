@@ -389,9 +389,19 @@ class _Run:
             )
         return finished or state.should_stop or end_of_epoch
 
+    def start_epoch(self) -> None:
+        """What depends on the epoch, set before its batches are drawn: the batch order, and
+        (`train.augment`) this epoch's perturbed training texts, counted in the state."""
+        state = self.state
+        self.batches.epoch = state.epoch
+        set_epoch = getattr(self.ctx.train_data, "set_epoch", None)
+        if set_epoch is not None:  # `AugmentedTexts`: their lengths order the batches
+            record = state.extras.setdefault("augment", self.ctx.train_data.describe())
+            record["epochs"][str(state.epoch)] = set_epoch(state.epoch)
+
     def run_epoch(self) -> None:
         state, accum = self.state, self.tcfg.grad_accum_steps
-        self.batches.epoch = state.epoch
+        self.start_epoch()
         if self.tcfg.unfreeze_layers_per_epoch:
             model = self.accelerator.unwrap_model(self.model)
             opened = gradual_unfreezing(

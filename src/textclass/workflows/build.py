@@ -16,6 +16,7 @@ import pandas as pd
 from textclass.config.schema import ModelConfig, RunConfig, WindowConfig
 from textclass.config.tasks import SINGLE_LABEL, Task
 from textclass.data import length
+from textclass.data.augment import augmented
 from textclass.data.encode import EncodedTexts, encode, first_windows
 from textclass.data.length import LengthChoice
 from textclass.data.prepare import PreparedData, label_targets
@@ -164,4 +165,35 @@ def build(cfg: RunConfig, data: PreparedData) -> Built:
         stats["windows"] = {name: enc.window_stats for name, enc in encoded.items()}
         if window.train == "first":
             encoded["train"] = first_windows(encoded["train"])
+    if cfg.train.augment.enabled:
+        encoded["train"], stats["augment"] = augment_train(cfg, data, tokenizer, encoded, choice)
     return Built(tokenizer=tokenizer, model=model, encoded=encoded, stats=stats)
+
+
+def augment_train(
+    cfg: RunConfig,
+    data: PreparedData,
+    tokenizer,
+    encoded: dict[str, EncodedTexts],
+    choice: LengthChoice,
+) -> tuple[EncodedTexts, dict[str, Any]]:
+    """`train.augment`: the training split wrapped to perturb a share of its texts each epoch
+    (`data/augment.py`); validation and test stay as encoded. What data.json records of it."""
+    if choice.truncation == "windows":
+        raise TextclassError(
+            f"train.augment does not combine with sliding windows ({choice.reason}): a "
+            "perturbed text may need another number of windows. Set model.truncation to head, "
+            "tail or head+tail, or remove train.augment."
+        )
+    frame, aug = data.splits["train"], cfg.train.augment
+    how = {"max_length": choice.max_length, "truncation": choice.truncation}
+    how["head_tokens"] = choice.head_tokens
+    pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
+    wrapped, skipped = augmented(
+        encoded["train"], frame["text"].tolist(), pairs, aug.specs(), aug.p, cfg.seed, tokenizer,
+        how, cfg.data.cleaning,
+    )  # fmt: skip
+    if wrapped is encoded["train"]:
+        log.warning("train.augment: every perturbation is unavailable here; training without")
+    record = {"perturbations": [s.label for s in aug.specs()], "p": aug.p, "skipped": skipped}
+    return wrapped, {**record, "applied": wrapped is not encoded["train"]}

@@ -37,6 +37,31 @@ def evaluate_model(
     (`{"read": n, "evaluated": m, "dropped": {"empty_text": a, "missing_label": b}}`).
     """
     clf = Classifier.load(model_dir)
+    frame, counts = read_labelled(
+        clf, data, text_column, text_pair_column, label_column, encoding=encoding
+    )
+    pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
+    texts = frame["text"].tolist()
+    outputs = clf.predict_outputs(texts, pairs, batch_size=batch_size, clean=False)
+    y = label_targets(frame, clf.labels, clf.task)
+    thresholds = clf.thresholds if clf.task.tuned_thresholds else None
+    metrics = clf.task.metrics(y, outputs, clf.labels, thresholds)
+    metrics["rows"] = row_counts(counts)
+    return metrics, clf.task.predictions_frame(frame, outputs, clf.labels, thresholds)
+
+
+def read_labelled(
+    clf: Classifier,
+    data: str | Path | pd.DataFrame,
+    text_column: str | None = None,
+    text_pair_column: str | None = None,
+    label_column: str | None = None,
+    encoding: str = "utf-8",
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """A labelled file or DataFrame as the model reads it: standard columns (`text`, `label`,
+    `text_pair`; names default to the model's training columns), cleaned with the model's
+    settings (duplicates kept), rows without a text or a label left out and counted; every
+    label must be one of the model's."""
     frame = data if isinstance(data, pd.DataFrame) else read_table(data, encoding=encoding)
     where = "DataFrame" if isinstance(data, pd.DataFrame) else str(data)
     columns = Columns(
@@ -55,20 +80,18 @@ def evaluate_model(
         or (LABEL_SEPARATOR if clf.task is MULTI_LABEL else None),
         keys=_OPTIONS,
     )
+    check_labels(frame, clf, where)
+    return frame, counts
+
+
+def check_labels(frame: pd.DataFrame, clf: Classifier, where: str) -> None:
+    """Every gold label of `frame` is one of the model's (a DataError naming them if not)."""
     unseen = _unseen_labels(frame, clf)
     if unseen:
         raise DataError(
             f"{where}: label(s) {', '.join(map(repr, unseen[:10]))} are not labels of this model "
             f"({', '.join(clf.labels[:20])})."
         )
-    pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
-    texts = frame["text"].tolist()
-    outputs = clf.predict_outputs(texts, pairs, batch_size=batch_size, clean=False)
-    y = label_targets(frame, clf.labels, clf.task)
-    thresholds = clf.thresholds if clf.task.tuned_thresholds else None
-    metrics = clf.task.metrics(y, outputs, clf.labels, thresholds)
-    metrics["rows"] = row_counts(counts)
-    return metrics, clf.task.predictions_frame(frame, outputs, clf.labels, thresholds)
 
 
 def row_counts(counts: dict[str, int]) -> dict[str, Any]:

@@ -8,6 +8,7 @@
       metrics.json           validation and test metrics, per the task
       thresholds.json        multi-label: tuned decision thresholds and their effect
       diagnostics.json       the training monitor, integrity check, loss, findings
+      robustness.json        eval.robustness: test predictions under perturbations
       predictions.csv        test rows: text, gold, predicted, per-task output columns
       predictions_validation.csv
       report.md / report.html / report.json / report_files/
@@ -41,6 +42,8 @@ HISTORY = "history.json"
 METRICS = "metrics.json"
 THRESHOLDS = "thresholds.json"
 DIAGNOSTICS = "diagnostics.json"
+ROBUSTNESS = "robustness.json"  # flips and metric changes under perturbations (a run's test split)
+ROBUSTNESS_REPORT = "robustness.md"  # `textclass robustness --output DIR`: the table, rendered
 PREDICTIONS = {"test": "predictions.csv", "validation": "predictions_validation.csv"}
 REPORT = {"md": "report.md", "html": "report.html", "json": "report.json"}
 FIGURES = "report_files"  # the report's PNG figures

@@ -40,7 +40,7 @@ from textclass.evaluation.calibration import (
     temperature_array,
 )
 from textclass.evaluation.thresholds import threshold_table, tune_thresholds
-from textclass.inference.classifier import Classifier
+from textclass.inference.classifier import Classifier, LinearClassifier
 from textclass.inference.forward import predict_logits
 from textclass.models.build import quiet_transformers
 from textclass.models.linear import LinearModel, fit_linear
@@ -82,10 +82,26 @@ class Evaluation:
     thresholds: np.ndarray | None = None  # multi-label: tuned per label
     threshold_summary: dict[str, Any] | None = None
     temperature: float | list[float] | None = None  # eval.calibration; None: regression
+    robustness: dict[str, Any] | None = None  # eval.robustness: the test split perturbed
 
     @property
     def history(self) -> list[dict[str, Any]]:
         return self.state.history
+
+    def classifier(self) -> Classifier:
+        """The selected model as its saved directory will load (cleaning, input length,
+        temperature, thresholds), on a copy of the weights: preparing them for inference
+        (a bf16 cast) leaves `model` as trained."""
+        meta = self.model_meta()
+        if isinstance(self.model, LinearModel):
+            cleaning, columns = self.cfg.data.cleaning, meta["columns"]
+            return LinearClassifier(self.model, cleaning=cleaning, columns=columns, meta=meta)
+        return Classifier(
+            copy.deepcopy(self.model), self.built.tokenizer, self.data.labels,
+            cleaning=self.cfg.data.cleaning, max_length=self.cfg.model.max_length,
+            columns=meta["columns"], meta=meta, device=self.cfg.train.device,
+            precision=self.precision,
+        )  # fmt: skip
 
     def predictions(self, split: str) -> pd.DataFrame:
         task = get_task(self.data.task)
@@ -613,13 +629,34 @@ def train_in(
         resume=resume,
     )  # fmt: skip
     if procs.is_main_process:
-        write_run(run, result, report=report)
+        write_run(run, result, report=report, robustness=cfg.eval.robustness)
     procs.wait_for_everyone()
     return result
 
 
-def write_run(run: RunDir, result: Evaluation, report: bool = True) -> None:
-    """Every artifact of an evaluated run, through `RunDir`; then the report."""
+def measure_run_robustness(result: Evaluation) -> dict[str, Any]:
+    """`eval.robustness`: the test split perturbed (`eval.robustness_perturbations`, seeded by
+    the run's seed), predicted by the model as saved; the original predictions are reused."""
+    from textclass.workflows.robustness import measure_robustness
+
+    cfg = result.cfg
+    record = measure_robustness(
+        result.classifier(),
+        result.data.splits["test"],
+        outputs=result.outputs["test"],
+        perturbations=cfg.eval.robustness_perturbations,
+        seed=cfg.seed,
+        batch_size=cfg.eval.batch_size,
+    )
+    log.info("robustness checks on test: %.1f s", record["seconds"])
+    return {"split": "test", **record}
+
+
+def write_run(
+    run: RunDir, result: Evaluation, report: bool = True, robustness: bool = False
+) -> None:
+    """Every artifact of an evaluated run, through `RunDir`; with `robustness`, the checks
+    (measured once the model and metrics are on disk); then the report."""
     from textclass.reporting.build import write_report
 
     run.write(rundir.HISTORY, result.state.to_json())
@@ -630,6 +667,10 @@ def write_run(run: RunDir, result: Evaluation, report: bool = True) -> None:
     for name in EVALUATED_SPLITS:
         run.write_predictions(name, result.predictions(name))
     run.write(rundir.DIAGNOSTICS, result.diagnostics)
+    if robustness and result.robustness is None:
+        result.robustness = measure_run_robustness(result)
+    if result.robustness is not None:
+        run.write(rundir.ROBUSTNESS, result.robustness)
     print_findings(result.findings, log)
     if report:
         paths = write_report(run.path)

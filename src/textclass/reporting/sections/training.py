@@ -37,6 +37,7 @@ def data(run: Run, report: dict[str, Any]) -> dict[str, Any]:
             "patience": train["early_stopping"]["patience"],
             "resumed_at_step": monitor.get("resumed_at_step"),
             "average": state.get("extras", {}).get("average"),  # train.average
+            "augment": state.get("extras", {}).get("augment"),  # train.augment
         }
     }
 
@@ -66,7 +67,28 @@ def blocks(report: dict[str, Any]) -> list[Block]:
         ("fig", "training_curves"),
         ("p", _summary(t)),
         *([("p", _average(t["average"]))] if t.get("average") else []),
+        *([("p", augment_line(t["augment"]))] if t.get("augment") else []),
     ]
+
+
+def augment_line(augment: dict[str, Any]) -> str:
+    """train.augment as it ran: the perturbations, p, and the texts perturbed per epoch."""
+    epochs = augment.get("epochs", {})
+    changed = [e["changed"] for e in epochs.values()]
+    drawn = [e["drawn"] for e in epochs.values()]
+    per = ""
+    if changed:
+        per = (
+            f": {sum(changed):,} training texts perturbed in {len(changed)} epoch(s) "
+            f"({min(changed):,}-{max(changed):,} of {augment['texts']:,} per epoch; "
+            f"{sum(drawn) - sum(changed):,} drawn texts that their perturbation left unchanged "
+            "kept as they were)"
+        )
+    skipped = "".join(f"; `{k}` skipped: {why}" for k, why in augment.get("skipped", {}).items())
+    return (
+        f"**Augmentation** (`train.augment`): {', '.join(augment['perturbations'])} with "
+        f"p={augment['p']:g}{per}{skipped}. Validation and test texts are never perturbed."
+    )
 
 
 def _linear_blocks(fit: dict[str, Any]) -> list[Block]:
