@@ -229,7 +229,12 @@ def _pruning_from_rerun(pruned: dict[str, Any], rerun: dict[str, Any]) -> dict[s
         r["number"]: r["value"] if r["state"] == "COMPLETE" else again[r["number"]]["value"]
         for r in counted
     }
-    planned = sum(r["steps_planned"] for r in counted)
+    # Unpruned, a trial runs its steps until the end or early stopping: a complete trial's
+    # steps as it ran them, a pruned point's as its full re-run ran them.
+    planned = sum(
+        r["steps_run"] if r["state"] == "COMPLETE" else again[r["number"]]["steps_run"]
+        for r in counted
+    )
     best_without = max(values, key=values.get)
     return {
         "method": "pruned points re-run in full; complete trials reused (checked)",

@@ -167,3 +167,17 @@ def test_the_study_report_renders_from_study_json(tmp_path):
     assert "16.7% saved" in md and "importances need 2" in md
     assert "![Optimisation history](report_files/history.png)" in md
     assert paths["html"].stat().st_size > 10_000  # the figure is embedded
+
+
+def test_what_pruning_saved_counts_an_early_stopped_trial_by_its_own_steps():
+    from textclass.workflows.search import _pruning
+
+    rows = [
+        {"state": "COMPLETE", "steps_run": 7, "steps_planned": 10},  # early stopping at 7
+        {"state": "PRUNED", "steps_run": 3, "steps_planned": 10},
+        {"state": "FAIL", "steps_run": None, "steps_planned": None},
+    ]
+    p = _pruning(rows)
+    # Unpruned: the complete trial still stops at 7; the pruned one runs (at most) 10.
+    assert (p["pruned"], p["steps_run"], p["steps_planned"]) == (1, 10, 17)
+    assert p["saved_share"] == 1 - 10 / 17

@@ -130,8 +130,9 @@ def _pruning_text(p: dict[str, Any]) -> str:
         return "No optimizer steps recorded (a linear model, or no finished trial yet)."
     return (
         f"{p['pruned']} trial(s) pruned. The finished and pruned trials ran {p['steps_run']:,} "
-        f"optimizer steps of the {p['steps_planned']:,} they would have run in full: "
-        f"{100 * p['saved_share']:.1f}% saved."
+        f"optimizer steps of the {p['steps_planned']:,} they would have run unpruned (a "
+        "complete trial's own steps, early stopping included; a pruned trial's planned steps, "
+        f"at most): {100 * p['saved_share']:.1f}% saved."
     )
 
 

@@ -737,10 +737,12 @@ def _trial_row(t: Any) -> dict[str, Any]:
 
 
 def _pruning(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Optimizer steps run against those the same trials would have run unpruned."""
+    """Optimizer steps run against those the same trials would have run unpruned: a complete
+    trial's own (early stopping may have ended it before its plan), a pruned trial's planned
+    steps (at most: unpruned, early stopping might have ended it sooner)."""
     done = [r for r in rows if r["state"] in ("COMPLETE", "PRUNED") and r["steps_planned"]]
     run = sum(r["steps_run"] or 0 for r in done)
-    planned = sum(r["steps_planned"] for r in done)
+    planned = sum(r["steps_run" if r["state"] == "COMPLETE" else "steps_planned"] for r in done)
     return {
         "pruned": sum(r["state"] == "PRUNED" for r in rows),
         "steps_run": run,
