@@ -34,9 +34,9 @@ def summary_blocks(audit: dict[str, Any], shown: int) -> list[Block]:
             f"-gram sets (near; MinHash LSH, every pair verified); {stats['distinct_texts']:,} "
             f"distinct texts checked in {stats['seconds']:.1f} s.",
         ),
-        _duplicates_table(audit),
-        ("p", _conflicts_line(audit["label_conflicts"])),
-        ("p", _texts_line(audit["texts"])),
+        duplicates_table(audit),
+        ("p", conflicts_line(audit["label_conflicts"])),
+        ("p", texts_line(audit["texts"])),
     ]
     if audit.get("actions"):
         b.append(("p", actions_line(audit)))
@@ -47,7 +47,7 @@ def summary_blocks(audit: dict[str, Any], shown: int) -> list[Block]:
     return b
 
 
-def _duplicates_table(audit: dict[str, Any]) -> Block:
+def duplicates_table(audit: dict[str, Any]) -> Block:
     within, leakage = audit["duplicates"], audit["leakage"]
     rows = []
     for split, w in within.items():
@@ -66,7 +66,7 @@ def _duplicates_table(audit: dict[str, Any]) -> Block:
     return ("table", headers, rows)
 
 
-def _conflicts_line(conflicts: dict[str, Any]) -> str:
+def conflicts_line(conflicts: dict[str, Any]) -> str:
     if "skipped" in conflicts:
         return f"Label conflicts: not checked ({conflicts['skipped']})."
     return (
@@ -77,7 +77,7 @@ def _conflicts_line(conflicts: dict[str, Any]) -> str:
     )
 
 
-def _texts_line(texts: dict[str, dict[str, int]]) -> str:
+def texts_line(texts: dict[str, dict[str, int]]) -> str:
     parts = [f"{TEXT_CHECKS[c]} {sum(v.values()):,}" for c, v in texts.items() if c in TEXT_CHECKS]
     return "Texts to look at (all splits): " + ", ".join(parts) + "."
 
