@@ -5,7 +5,7 @@ conflicts among them, and the texts a single-text check flags; `record` turns th
 data (data.json `audit`, and the start of audit.json), with the texts of up to `limit` examples
 of each kind. Nothing here changes the data: `textclass.audit.actions` does, counted.
 
-    found = cheap_checks(splits, threshold=0.5, task="single_label")
+    found = cheap_checks(splits, threshold=0.5, task=data.task)
     record(found, splits)["leakage"]["test"]["pairs"]
 """
 

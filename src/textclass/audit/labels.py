@@ -157,7 +157,11 @@ def _multilabel_issues(
 
     index = {label: i for i, label in enumerate(labels)}
     given = [[index[v] for v in row if v in index] for row in frame["label"]]
-    flagged = find_label_issues(given, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
+    with warnings.catch_warnings():  # "may not flag all label issues in class": rare labels
+        warnings.simplefilter("ignore", UserWarning)
+        flagged = find_label_issues(
+            given, probs, return_indices_ranked_by="self_confidence", n_jobs=1
+        )
     quality = get_label_quality_scores(given, probs)
     chosen = probs >= 0.5
     y = MULTI_LABEL.targets(frame["label"], labels) >= 0.5

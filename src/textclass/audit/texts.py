@@ -12,7 +12,8 @@ Single-text checks flag texts a person should look at, each a pure function of t
 - mixed-script: a word whose letters come from two scripts (`pаypal` with a Cyrillic `а`):
   look-alike spellings, OCR or encoding damage. A letter's script is the first word of its
   Unicode name (LATIN, CYRILLIC, GREEK, ...); Han, Hiragana and Katakana count as one script
-  (Japanese writes words with all three), and marks, digits and symbols have none.
+  (Japanese writes words with all three), and marks, modifier letters, digits and symbols
+  have none.
 """
 
 from __future__ import annotations
@@ -67,11 +68,13 @@ def numbers_only(text: str) -> bool:
 @lru_cache(maxsize=65536)
 def script(char: str) -> str | None:
     """The script of a letter (`LATIN`, `CYRILLIC`, `CJK` for Han, Hiragana and Katakana);
-    None for anything that is not a letter, or a letter without a name."""
-    if not unicodedata.category(char).startswith("L"):
+    None for anything that is not a letter, a modifier letter (`ʼ`, `ー`: used across
+    scripts), or a letter without a name."""
+    category = unicodedata.category(char)
+    if not category.startswith("L") or category == "Lm":
         return None
     name = unicodedata.name(char, "")
-    first = name.split(" ", 1)[0] if name else None
+    first = name.split(" ", 1)[0].split("-", 1)[0] if name else None
     return "CJK" if first in _JAPANESE else first
 
 
