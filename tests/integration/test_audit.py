@@ -91,7 +91,9 @@ def test_leakage_error_stops_training_before_it_starts(
     assert code == 2
     assert "data.leakage=error" in err and "train row" in err and "test row" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == [  # no run directory was made
-        "test.csv", "train.csv", "validation.csv"
+        "test.csv",
+        "train.csv",
+        "validation.csv",
     ]
 
 

@@ -2,7 +2,6 @@
 planted edits: recall computed here from the planted pairs, and every pair reported checked
 against its exact Jaccard similarity."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -86,10 +85,8 @@ def test_leaking_rows_are_the_training_rows_near_a_held_out_text():
                   "dull and FAR too long.", "Nothing alike at all, a third text."],
          "label": ["p", "n", "n", "n"]}
     )  # fmt: skip
-    test = pd.DataFrame(
-        {"text": ["The acting alone is worth the price of the admission.", "Dull and far too long."],
-         "label": ["p", "n"]}
-    )  # fmt: skip
+    near = "The acting alone is worth the price of the admission."
+    test = pd.DataFrame({"text": [near, "Dull and far too long."], "label": ["p", "n"]})
     found = dup.find_duplicates({"train": train, "test": test}, THRESHOLD)
     assert dup.leaking_train_rows(found).tolist() == [0, 1, 2]  # near; exact; exact up to case
     assert dup.redundant_train_rows(found).tolist() == [2]
