@@ -81,16 +81,19 @@ def _estimator(task: Task, seed: int) -> Any:
     return make_pipeline(_Tfidf(), regression)
 
 
-def tfidf_oof(frame: pd.DataFrame, labels: list[str], task: Task | str, seed: int) -> np.ndarray:
+def tfidf_oof(
+    frame: pd.DataFrame, labels: list[str], task: Task | str, seed: int, grouped: bool = False
+) -> np.ndarray:
     """Out-of-fold probabilities (rows x labels) of the TF-IDF model: every row predicted by a
-    model fitted on the other folds (stratified folds: `data.split.kfold`, without groups)."""
+    model fitted on the other folds (stratified folds: `data.split.kfold`; by `group` only
+    when `grouped`, see the module docstring)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import cross_val_predict
 
     from textclass.data.split import kfold
 
     task = get_task(task)
-    folds = kfold(frame.drop(columns="group", errors="ignore"), FOLDS, seed)
+    folds = kfold(frame if grouped else frame.drop(columns="group", errors="ignore"), FOLDS, seed)
     cv = [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(1, FOLDS + 1)]
     y = task.targets(frame["label"], labels)
     with warnings.catch_warnings():

@@ -205,10 +205,7 @@ def find_label_errors(
     if not get_task(data.task).has_labels:
         return None
     names = ["train", "validation"] if oof is not None else list(data.splits)
-    frame = pd.concat(
-        [data.splits[n].assign(split=n, row=np.arange(len(data.splits[n]))) for n in names],
-        ignore_index=True,
-    )
+    frame = pooled_rows(data, names)
     if oof is not None:
         probs = labels.read_oof(oof, frame, data.labels, data.task)
         source = f"out-of-fold probabilities of a cross-validation run ({labels.oof_file(oof)})"
@@ -217,6 +214,14 @@ def find_label_errors(
         source = labels.TFIDF
     found = labels.label_issues(frame, data.labels, data.task, probs, source)
     return LabelErrors(frame, found, _errors_record(frame, found, names))
+
+
+def pooled_rows(data: PreparedData, names: list[str]) -> pd.DataFrame:
+    """The rows of the splits `names`, one frame, with their `split` and `row` (position)."""
+    return pd.concat(
+        [data.splits[n].assign(split=n, row=np.arange(len(data.splits[n]))) for n in names],
+        ignore_index=True,
+    )
 
 
 def _errors_record(
