@@ -294,6 +294,7 @@ def _precision_at_k(texts: list[str], ranked: np.ndarray, flagged: np.ndarray, p
 def flips_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One dataset and seed: the audit's default label-error check on the flipped data."""
     from textclass.audit import labels
+    from textclass.data.clean import clean_texts
     from textclass.workflows.audit import find_label_errors, pooled_rows
     from textclass.workflows.train import prepare
 
@@ -304,11 +305,15 @@ def flips_worker(spec: dict[str, Any]) -> dict[str, Any]:
     extra = ["data.group_column=group"] if "group" in frame.columns else []
     cfg = _config(name, [f"data.train={path}", *extra])
     data = prepare(cfg, audit=False)
+    planted = set(clean_texts(sorted(planted), cfg.data.cleaning))  # the texts as prepared
     started = time.perf_counter()
-    if spec.get("grouped"):  # the variant not taken: folds grouped by film
+    variant = spec.get("variant")
+    if variant:  # the variants not taken: folds grouped by film; logistic regression alone
         rows = pooled_rows(data, list(data.splits))
-        probs = labels.tfidf_oof(rows, data.labels, data.task, cfg.seed, grouped=True)
-        f = labels.label_issues(rows, data.labels, data.task, probs, labels.TFIDF + ", grouped")
+        grouped = variant == "grouped"
+        models = labels.MODELS if grouped else ("logistic",)
+        probs = labels.tfidf_oof(rows, data.labels, data.task, cfg.seed, grouped, models)
+        f = labels.label_issues(rows, data.labels, data.task, probs, variant)
     else:
         errors = find_label_errors(cfg, data, None)
         rows, f = errors.frame, errors.found
@@ -328,16 +333,22 @@ def flips(script: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         for name in DATASETS:
             for seed in FLIP_SEEDS:
-                spec = {"worker": "flips", "side": f"{name}_{seed}", "dataset": name,
-                        "seed": seed, "tmp": tmp}  # fmt: skip
-                out["runs"][f"{name} seed {seed}"] = run_worker(script, spec)
-        spec = {"worker": "flips", "side": "grouped", "dataset": "rotten_tomatoes", "seed": 0,
-                "tmp": tmp, "grouped": True}  # fmt: skip
-        out["runs"]["rotten_tomatoes seed 0, folds grouped by film"] = run_worker(script, spec)
+                for variant in (None, "logistic regression alone"):
+                    key = f"{name} seed {seed}" + (f", {variant}" if variant else "")
+                    spec = {"worker": "flips", "side": key.replace(" ", "_"), "dataset": name,
+                            "seed": seed, "tmp": tmp, "variant": variant}  # fmt: skip
+                    out["runs"][key] = run_worker(script, spec)
+        for seed in FLIP_SEEDS:
+            key = f"rotten_tomatoes seed {seed}, grouped"
+            spec = {"worker": "flips", "side": key.replace(" ", "_"), "dataset": "rotten_tomatoes",
+                    "seed": seed, "tmp": tmp, "variant": "grouped"}  # fmt: skip
+            out["runs"][key] = run_worker(script, spec)
     out["mean_precision_at_k"] = {
-        name: float(np.mean([out["runs"][f"{name} seed {s}"]["precision_at_k"]
-                             for s in FLIP_SEEDS]))
+        f"{name}{suffix}": float(np.mean([out["runs"][f"{name} seed {s}{suffix}"]["precision_at_k"]
+                                          for s in FLIP_SEEDS]))
         for name in DATASETS
+        for suffix in ("", ", logistic regression alone", ", grouped")
+        if f"{name} seed 0{suffix}" in out["runs"]
     }  # fmt: skip
     out["floor_plain_tfidf_lr"] = {"trec": 0.71, "rotten_tomatoes": 0.40}  # issue #16
     return out

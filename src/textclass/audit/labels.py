@@ -6,9 +6,11 @@ self-confidence (the probability of the given label: lowest first). The probabil
 
 - `tfidf_oof`: TF-IDF over word 1-2-grams and character 3-5-grams (within words) and
   logistic regression, `cross_val_predict` over FOLDS folds (stratified, iteratively for
-  multi-label; seeded): seconds. Not grouped by `data.group_column`: a row's own label must
-  not be seen, its group's others may (grouping lowered the precision on Rotten Tomatoes'
-  planted flips from 0.40 to 0.38, docs/audit.md);
+  multi-label; seeded): seconds. For single-label data its probabilities are combined (a
+  normalised geometric mean) with those of multinomial naive Bayes on word 1-2-gram TF-IDF,
+  which ranks planted flips better than either alone (docs/audit.md). The folds are not
+  grouped by `data.group_column`: a row's own label must not be seen, its group's others may
+  (grouping lowered the precision on Rotten Tomatoes' planted flips, docs/audit.md);
 - or a fine-tuned cross-validation run (`textclass cv`): its oof_predictions.csv, matched to the
   rows here by text (`read_oof`).
 
@@ -38,9 +40,11 @@ from textclass.workflows import rundir
 
 FOLDS = 5
 C = 4.0  # inverse regularisation of the logistic regression (docs/audit.md: chosen on TREC/RT)
+NB_ALPHA = 0.1  # smoothing of the naive Bayes model
+MODELS = ("logistic", "naive_bayes")  # single-label: their probabilities' geometric mean
 TFIDF = (
     "TF-IDF (word 1-2-grams, character 3-5-grams within words) + logistic regression "
-    f"(C={C:g}), {FOLDS}-fold out-of-fold"
+    f"(C={C:g}), with naive Bayes for single-label data, {FOLDS}-fold out-of-fold"
 )
 
 
@@ -70,11 +74,16 @@ class _Tfidf:
         return self.features_.transform(list(x))
 
 
-def _estimator(task: Task, seed: int) -> Any:
+def _estimator(model: str, task: Task, seed: int) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.naive_bayes import MultinomialNB
     from sklearn.pipeline import make_pipeline
 
+    if model == "naive_bayes":
+        words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        return make_pipeline(words, MultinomialNB(alpha=NB_ALPHA))
     regression = LogisticRegression(C=C, max_iter=2000, random_state=seed)
     if task is MULTI_LABEL:
         regression = OneVsRestClassifier(regression)
@@ -82,11 +91,17 @@ def _estimator(task: Task, seed: int) -> Any:
 
 
 def tfidf_oof(
-    frame: pd.DataFrame, labels: list[str], task: Task | str, seed: int, grouped: bool = False
+    frame: pd.DataFrame,
+    labels: list[str],
+    task: Task | str,
+    seed: int,
+    grouped: bool = False,
+    models: tuple[str, ...] = MODELS,
 ) -> np.ndarray:
-    """Out-of-fold probabilities (rows x labels) of the TF-IDF model: every row predicted by a
-    model fitted on the other folds (stratified folds: `data.split.kfold`; by `group` only
-    when `grouped`, see the module docstring)."""
+    """Out-of-fold probabilities (rows x labels) of the TF-IDF models: every row predicted by
+    models fitted on the other folds (stratified folds: `data.split.kfold`; by `group` only
+    when `grouped`); single-label: the normalised geometric mean of the `models`' (multi-label:
+    logistic regression's)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import cross_val_predict
 
@@ -96,15 +111,23 @@ def tfidf_oof(
     folds = kfold(frame if grouped else frame.drop(columns="group", errors="ignore"), FOLDS, seed)
     cv = [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(1, FOLDS + 1)]
     y = task.targets(frame["label"], labels)
+    x = np.array(texts(frame), dtype=object)
+    if task is MULTI_LABEL:
+        models = ("logistic",)
+    each = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.filterwarnings("ignore", "Label .* is present in all training examples")
         warnings.filterwarnings("ignore", "The least populated class")
-        probs = cross_val_predict(
-            _estimator(task, seed), np.array(texts(frame), dtype=object), y, cv=cv,
-            method="predict_proba",
-        )  # fmt: skip
-    return np.asarray(probs, dtype=np.float64)
+        for model in models:
+            probs = cross_val_predict(
+                _estimator(model, task, seed), x, y, cv=cv, method="predict_proba"
+            )
+            each.append(np.asarray(probs, dtype=np.float64))
+    if len(each) == 1:
+        return each[0]
+    combined = np.exp(np.mean([np.log(np.clip(p, 1e-12, 1.0)) for p in each], axis=0))
+    return combined / combined.sum(axis=1, keepdims=True)
 
 
 @dataclass
