@@ -50,3 +50,15 @@ def test_the_data_section_summarises_the_audit(stats):
     assert "data.leakage=warn: 1 training row(s) that duplicate a held-out text kept" in text
     dropped = render_markdown(section.blocks({"data": stats(leakage="drop")}), "f", {})
     assert "data.leakage=drop: 1 training row(s) removed" in dropped
+
+
+@pytest.mark.parametrize(("dataset", "conflicts"), [("trec_multilabel", True), ("vader", False)])
+def test_every_task_records_the_cheap_checks(dataset, conflicts):
+    data = prepare_data(DataConfig(dataset=dataset, max_samples=1500), seed=0)
+    audit = data.stats["audit"]
+    assert audit["stats"]["texts"] == sum(len(f) for f in data.splits.values())
+    assert ("pairs" in audit["label_conflicts"]) is conflicts
+    if not conflicts:
+        assert "regression" in audit["label_conflicts"]["skipped"]
+    text = render_markdown(section.blocks({"data": data.stats}), "f", {})
+    assert "### Data audit" in text
