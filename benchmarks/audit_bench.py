@@ -398,12 +398,14 @@ def scale_worker(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def scale(script: str, sizes: list[int], distinct: list[int]) -> dict[str, Any]:
+def scale(script: str, sizes: list[int], distinct: list[int], meta: dict) -> dict[str, Any]:
+    """Each size in a fresh process; runs of earlier commands are kept (each with its own
+    command and commit)."""
     data = json.loads(SCALE_FILE.read_text()) if SCALE_FILE.is_file() else {"runs": {}}
     for kind, values in (("sampled", sizes), ("distinct", distinct)):
         for n in values:
             spec = {"worker": "scale", "side": f"{kind}_{n}", "kind": kind, "n": n}
-            data["runs"][f"{kind} {n}"] = run_worker(script, spec, timeout=1800)
+            data["runs"][f"{kind} {n}"] = {**run_worker(script, spec, timeout=1800), **meta}
             _write(SCALE_FILE, data)
     return data
 
@@ -464,8 +466,7 @@ def main() -> None:
     elif args.what == "flips":
         _write(FLIPS_FILE, {**_meta(command), **flips(script)})
     elif args.what == "scale":
-        data = scale(script, args.sizes, args.distinct)
-        _write(SCALE_FILE, {**data, **_meta(command)})
+        _write(SCALE_FILE, scale(script, args.sizes, args.distinct, _meta(command)))
     elif args.what == "finetuned":
         _write(FINETUNED_FILE, {**_meta(command), **finetuned(script)})
     else:
