@@ -4,6 +4,7 @@
     python benchmarks/audit_bench.py flips      -> benchmarks/results/audit_flips.json
     python benchmarks/audit_bench.py scale [--sizes 100000 1000000] [--distinct 30000 100000]
                                                 -> benchmarks/results/audit_scale.json
+    python benchmarks/audit_bench.py index      -> benchmarks/results/audit_scale.json (`index`)
     python benchmarks/audit_bench.py finetuned  -> benchmarks/results/audit_flips_finetuned.json
     python benchmarks/audit_bench.py show       prints the tables of docs/audit.md
 
@@ -31,6 +32,9 @@ texts in 70/15/15 splits, each size in a fresh process (peak RSS): `--sizes` Rot
 snippets sampled with replacement (`_common.short_texts`: ~12,700 distinct texts, the rest exact
 repeats), `--distinct` texts of random Rotten Tomatoes words with the snippets' lengths (all
 distinct: the near-duplicate search at its full cost).
+
+`index`: the near-duplicate search alone on 30,000 distinct texts, with the audit's band index
+(a numpy sort) and with datasketch's MinHashLSH (same signatures and bands): time and peak RSS.
 
 `finetuned` (heavy: not run by the helper that wrote it; about 2 x 5 fine-tuning runs): the same
 flipped TREC and Rotten Tomatoes data cross-validated with `textclass.cross_validate` (the demo
@@ -398,6 +402,37 @@ def scale_worker(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def index_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """The near-duplicate search alone on distinct texts, with the band index the audit uses
+    (a numpy sort) or with datasketch's MinHashLSH (its insert and query, same bands)."""
+    import zlib
+
+    from datasketch import MinHash, MinHashLSH
+
+    from textclass.audit import duplicates as dup
+    from textclass.audit.texts import normalise, shingles
+
+    texts = [normalise(t) for t in _random_word_texts(spec["n"], 0)]
+    started = time.perf_counter()
+    if spec["index"] == "sort":
+        found = dup.near_pairs(texts, 0.5)
+        candidates, pairs = found.candidates, len(found.pairs)
+    else:
+        bands, rows = dup.lsh_bands(0.5)
+        index = MinHashLSH(num_perm=dup.NUM_PERM, params=(bands, rows))
+        encoded = ([s.encode("utf-8") for s in shingles(t)] for t in texts)
+        minhashes = MinHash.generator(
+            encoded, num_perm=dup.NUM_PERM, seed=dup.SEED, hashfunc=zlib.crc32
+        )
+        candidates = 0
+        for i, m in enumerate(minhashes):
+            candidates += len(index.query(m))
+            index.insert(i, m, check_duplication=False)
+        pairs = None  # candidates only: verification is the same in both
+    return {"index": spec["index"], "texts": len(texts), "candidates": candidates,
+            "pairs": pairs, "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+
+
 def scale(script: str, sizes: list[int], distinct: list[int], meta: dict) -> dict[str, Any]:
     """Each size in a fresh process; runs of earlier commands are kept (each with its own
     command and commit)."""
@@ -407,6 +442,16 @@ def scale(script: str, sizes: list[int], distinct: list[int], meta: dict) -> dic
             spec = {"worker": "scale", "side": f"{kind}_{n}", "kind": kind, "n": n}
             data["runs"][f"{kind} {n}"] = {**run_worker(script, spec, timeout=1800), **meta}
             _write(SCALE_FILE, data)
+    return data
+
+
+def index(script: str, n: int, meta: dict) -> dict[str, Any]:
+    """The band index of the audit against datasketch's MinHashLSH on `n` distinct texts."""
+    data = json.loads(SCALE_FILE.read_text()) if SCALE_FILE.is_file() else {"runs": {}}
+    for name in ("sort", "datasketch"):
+        spec = {"worker": "index", "side": f"index_{name}", "index": name, "n": n}
+        data.setdefault("index", {})[f"{name} {n}"] = {**run_worker(script, spec), **meta}
+        _write(SCALE_FILE, data)
     return data
 
 
@@ -450,12 +495,17 @@ def finetuned(script: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-WORKERS = {"flips": flips_worker, "scale": scale_worker, "finetuned": finetuned_worker}
+WORKERS = {
+    "flips": flips_worker,
+    "scale": scale_worker,
+    "index": index_worker,
+    "finetuned": finetuned_worker,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["near", "flips", "scale", "finetuned", "show"])
+    parser.add_argument("what", choices=["near", "flips", "scale", "index", "finetuned", "show"])
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000])
     parser.add_argument("--distinct", type=int, nargs="*", default=[30_000, 100_000])
     args = parser.parse_args()
@@ -467,6 +517,8 @@ def main() -> None:
         _write(FLIPS_FILE, {**_meta(command), **flips(script)})
     elif args.what == "scale":
         _write(SCALE_FILE, scale(script, args.sizes, args.distinct, _meta(command)))
+    elif args.what == "index":
+        _write(SCALE_FILE, index(script, 30_000, _meta(command)))
     elif args.what == "finetuned":
         _write(FINETUNED_FILE, {**_meta(command), **finetuned(script)})
     else:
