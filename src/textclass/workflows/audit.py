@@ -204,6 +204,7 @@ def find_label_errors(
 
     if not get_task(data.task).has_labels:
         return None
+    started = time.perf_counter()
     names = ["train", "validation"] if oof is not None else list(data.splits)
     frame = pooled_rows(data, names)
     if oof is not None:
@@ -213,6 +214,7 @@ def find_label_errors(
         probs = labels.tfidf_oof(frame, data.labels, data.task, cfg.seed)
         source = labels.TFIDF
     found = labels.label_issues(frame, data.labels, data.task, probs, source)
+    found.seconds = time.perf_counter() - started  # the probabilities included
     return LabelErrors(frame, found, _errors_record(frame, found, names))
 
 
