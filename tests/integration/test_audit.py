@@ -112,3 +112,24 @@ def test_label_errors_from_a_cross_validation_run(tiny_config, tmp_path):
     errors = result.report["label_errors"]
     assert errors["splits"] == ["train", "validation"] and errors["rows"] == len(pool)
     assert "cross-validation" in errors["source"]
+
+
+def test_oof_of_a_run_that_dropped_leaking_rows(leaky_files, tiny_model_dir, tmp_path):
+    """`textclass cv` with data.leakage=drop pooled fewer training rows: the audit looks for
+    them there, and names every row as in the unchanged splits."""
+    args = [*config_args(leaky_files, tiny_model_dir, tmp_path), "data.leakage=drop"]
+    from textclass.config.load import load_config
+
+    acted = prepare(load_config(None, args))
+    pool = pd.concat([acted.splits["train"], acted.splits["validation"]], ignore_index=True)
+    oof = pd.DataFrame({"text": pool["text"], "gold": pool["label"]})
+    for label in acted.labels:  # every given label improbable: all flagged
+        oof[f"prob_{label}"] = (pool["label"] != label).astype(float) / (len(acted.labels) - 1)
+    oof.to_csv(tmp_path / "oof.csv", index=False)
+    result = audit(load_config(None, args), output=tmp_path / "audit", oof=tmp_path / "oof.csv")
+    errors = result.report["label_errors"]
+    unchanged = prepare(load_config(None, args), audit=False).splits
+    assert errors["rows"] == len(pool) == len(unchanged["train"]) - 4 + len(unchanged["validation"])
+    assert errors["issues"], errors
+    for issue in errors["issues"]:
+        assert unchanged[issue["split"]]["text"].iat[issue["row"]] == issue["text"]

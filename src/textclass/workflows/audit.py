@@ -76,7 +76,10 @@ def audit(
         _check_export(Path(export_issues), overwrite)
     run = RunDir.create(target, target, overwrite)
     data = prepare(cfg, frames, audit=False)
-    report, issues = build_audit(cfg, data, oof)
+    acted = None  # a cross-validation run pooled the rows left after the config's actions
+    if oof is not None and "drop" in (cfg.data.leakage, cfg.data.near_duplicates):
+        acted = prepare(cfg, frames)
+    report, issues = build_audit(cfg, data, oof, acted)
     from textclass.reporting.audit import write_audit_report
 
     run.write(rundir.AUDIT["json"], report)
@@ -98,9 +101,14 @@ def _check_export(path: Path, overwrite: bool) -> None:
 
 
 def build_audit(
-    cfg: RunConfig, data: PreparedData, oof: str | Path | None = None
+    cfg: RunConfig,
+    data: PreparedData,
+    oof: str | Path | None = None,
+    acted: PreparedData | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The audit of prepared (unchanged) data as JSON-serialisable data, and its flagged rows."""
+    """The audit of prepared (unchanged) data as JSON-serialisable data, and its flagged rows;
+    label errors from `oof` are looked for in `acted` (the data after data.leakage /
+    data.near_duplicates removed rows, as `textclass cv` saw it) when given."""
     started = time.perf_counter()
     splits, task = data.splits, data.task
     found = checks.cheap_checks(splits, cfg.data.near_duplicate_threshold, task)
@@ -114,7 +122,9 @@ def build_audit(
         "duplicates": checks.record(found, splits, LISTED)
         | {"actions": preview(cfg, found, splits)},
     }
-    errors = find_label_errors(cfg, data, oof)
+    errors = find_label_errors(cfg, acted if acted is not None else data, oof)
+    if acted is not None and errors is not None:
+        errors = _renumbered(errors, data)
     report["label_errors"] = errors.record if errors else _skipped(data)
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report, issues_frame(found, errors, splits)
@@ -224,6 +234,19 @@ def pooled_rows(data: PreparedData, names: list[str]) -> pd.DataFrame:
         [data.splits[n].assign(split=n, row=np.arange(len(data.splits[n]))) for n in names],
         ignore_index=True,
     )
+
+
+def _renumbered(errors: LabelErrors, data: PreparedData) -> LabelErrors:
+    """Label errors found in the data after the actions, their rows numbered as in `data`
+    (before them: the actions only remove training rows, so every text is still there)."""
+    frame = errors.frame.copy()
+    for name in frame["split"].unique():
+        texts = data.splits[name]["text"]
+        position = dict(zip(texts[::-1], range(len(texts) - 1, -1, -1), strict=True))  # first
+        mine = frame["split"] == name
+        frame.loc[mine, "row"] = frame.loc[mine, "text"].map(position).to_numpy()
+    names = list(dict.fromkeys(frame["split"]))
+    return LabelErrors(frame, errors.found, _errors_record(frame, errors.found, names))
 
 
 def _errors_record(
