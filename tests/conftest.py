@@ -138,13 +138,15 @@ def in_memory_classifier(result, like):
     )
 
 
-def load_script(name: str):
-    """A script of scripts/ (not a package) imported as a module, for tests of its functions."""
+def load_script(name: str, folder: str = "scripts"):
+    """A script of scripts/ (or another folder: benchmarks/), not a package, imported as a
+    module, for tests of its functions."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    path = Path(__file__).resolve().parents[1] / folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it is executed
     spec.loader.exec_module(module)
     return module
 

@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "AuditResult": "textclass.workflows.audit",
     "Classifier": "textclass.inference.classifier",
     "ConfigError": "textclass.errors",
     "DataError": "textclass.errors",
@@ -31,10 +32,12 @@ _EXPORTS = {
     "robustness": "textclass.workflows.robustness",
     "build_ensemble": "textclass.workflows.ensemble",
     "tune": "textclass.workflows.search",
+    "audit": "textclass.workflows.audit",
     "TuneResult": "textclass.workflows.search",
 }
 
 __all__ = [
+    "AuditResult",
     "CVResult",
     "Classifier",
     "ConfigError",
@@ -43,6 +46,7 @@ __all__ = [
     "RunResult",
     "TextclassError",
     "TuneResult",
+    "audit",
     "build_ensemble",
     "cross_validate",
     "evaluate_model",
@@ -60,6 +64,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
     from textclass.config.schema import RunConfig
     from textclass.errors import ConfigError, DataError, TextclassError
     from textclass.inference.classifier import Classifier
+    from textclass.workflows.audit import AuditResult, audit
     from textclass.workflows.crossval import CVResult, cross_validate
     from textclass.workflows.ensemble import build_ensemble
     from textclass.workflows.evaluate import evaluate_model

@@ -126,6 +126,78 @@ def cv(
 
 
 @app.command(context_settings={"allow_extra_args": False})
+def audit(
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="YAML config, or a data file to audit with the defaults."),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value overrides, e.g. data.leakage=drop")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Audit directory (default: output.dir/NAME-audit)."),
+    ] = None,
+    export_issues: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write every flagged row to this CSV (split, row, text, label, issue, "
+            "suggested_label, score, ...) for a person to relabel."
+        ),
+    ] = None,
+    oof: Annotated[
+        Path | None,
+        typer.Option(
+            help="Label errors from a `textclass cv` directory (or its "
+            "oof_predictions.csv) instead of a TF-IDF model."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing audit directory / issues file.")
+    ] = False,
+) -> None:
+    """Audit the data before training: class balance, lengths, duplicates and near-duplicates
+    within and across splits, label conflicts, likely label errors, odd texts."""
+    from textclass.config.load import train_arguments
+    from textclass.workflows.audit import audit as run_audit
+
+    if config is None and not overrides:
+        raise TextclassError("nothing to audit: `textclass audit config.yaml` (or a data file).")
+    config, overrides = train_arguments(config, overrides or [])
+    result = run_audit(
+        config, overrides, output=output, export_issues=export_issues, oof=oof,
+        overwrite=overwrite,
+    )  # fmt: skip
+    typer.echo("\n" + summary_lines(result.report))
+    written = ", ".join(str(p) for p in result.paths.values())
+    typer.echo(f"wrote {written}")
+
+
+def summary_lines(report: dict) -> str:
+    """The audit in a few lines for the console."""
+    d, e = report["duplicates"], report["label_errors"]
+    leak = d["leakage"]
+    held = ", ".join(f"{s} {leak[s]['held_out_texts']}" for s in ("validation", "test"))
+    lines = [
+        f"leakage: {leak['train_rows']} training rows equal or near to held-out texts ({held})",
+        "duplicates within splits: "
+        + ", ".join(f"{s} {v['pairs']}" for s, v in d["duplicates"].items()),
+    ]
+    conflicts = d["label_conflicts"]
+    if "pairs" in conflicts:
+        lines.append(f"label conflicts: {conflicts['pairs']} pairs")
+    lines.append(
+        f"likely label errors: {e['flagged']} of {e['rows']} rows"
+        if "flagged" in e
+        else f"likely label errors: not checked ({e['skipped']})"
+    )
+    lines.append(
+        "texts to look at: " + ", ".join(f"{k} {sum(v.values())}" for k, v in d["texts"].items())
+    )
+    return "\n".join(lines)
+
+
+@app.command(context_settings={"allow_extra_args": False})
 def tune(
     config: Annotated[
         Path | None,

@@ -128,6 +128,27 @@ class DataConfig(_Section):
         None, gt=0, description="Cap on training rows (quick experiments)."
     )
     cleaning: CleaningConfig = CleaningConfig()
+    near_duplicate_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Two texts are near-duplicates when the Jaccard similarity of their "
+        "character 4-gram sets (lowercased, whitespace collapsed) is at least this. 0.5 finds "
+        "99% of 1-3 word edits (at most one word in five) and reordered clauses in Rotten "
+        "Tomatoes (docs/audit.md); 1.0: only texts equal up to case and spacing.",
+    )
+    near_duplicates: Literal["keep", "drop"] = Field(
+        "keep",
+        description="Near-duplicates within the training split (found at every run's start, "
+        "counted in data.json `audit`): keep them, or drop all but the first of each with the "
+        "same label (texts with different labels are label conflicts: kept and reported).",
+    )
+    leakage: Literal["warn", "drop", "error"] = Field(
+        "warn",
+        description="Training texts that duplicate or near-duplicate a validation or test text "
+        "(they inflate the metrics): warn (reported, and a diagnosis finding), drop (remove "
+        "those training rows, counted), or error (stop before training, naming the pairs).",
+    )
 
     @model_validator(mode="after")
     def _has_a_source(self) -> DataConfig:

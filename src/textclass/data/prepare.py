@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from textclass.audit.actions import apply_actions
+from textclass.audit.checks import cheap_checks, record
 from textclass.config.schema import CleaningConfig, DataConfig
 from textclass.config.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, get_task
 from textclass.data import datasets
@@ -443,11 +445,14 @@ def prepare_data(
     cfg: DataConfig,
     seed: int,
     frames: dict[str, pd.DataFrame] | None = None,
+    audit: bool = True,
 ) -> PreparedData:
     """Read (or take) the data, clean it, split it, and check the labels.
 
     `frames` lets Python callers pass DataFrames for "train" (and optionally "validation",
-    "test") instead of files.
+    "test") instead of files. With `audit`, the cheap checks of the data audit run on the
+    splits (stats `audit`) and `data.near_duplicates` / `data.leakage` act on them; without,
+    the splits are as split (`textclass audit` reports on them, and what the actions would do).
     """
     use_dataset = frames is None and cfg.train is None
     columns = Columns.from_config(cfg, use_dataset)
@@ -491,6 +496,10 @@ def prepare_data(
                 f"(training labels: {', '.join(labels[:20])}). Fix the labels, or add training "
                 "examples of them."
             )
+    if audit:
+        found = cheap_checks(splits, cfg.near_duplicate_threshold, task)
+        stats["audit"] = record(found, splits)
+        splits, stats["audit"]["actions"] = apply_actions(splits, found, cfg)
     stats |= split_stats(splits, task)
     return PreparedData(
         splits=splits,

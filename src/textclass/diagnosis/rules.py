@@ -640,7 +640,7 @@ def class_weakness(metrics: dict[str, Any], class_weights: Any) -> list[Finding]
 @rule(
     "integrity",
     "the evaluated weights are the selected checkpoint, and no validation or test text also "
-    "occurs in training",
+    "occurs in training, exactly or as a near-duplicate (the data audit's leakage check)",
 )
 def check_integrity(integrity: dict[str, Any], data_stats: dict[str, Any], **_) -> list[Finding]:
     findings = []
@@ -656,7 +656,11 @@ def check_integrity(integrity: dict[str, Any], data_stats: dict[str, Any], **_) 
                 "Re-run `textclass evaluate` on the run's model/ directory.",
             )
         )
-    overlap = data_stats.get("cross_split_duplicates", {})
+    audit = data_stats.get("audit") or {}
+    if "leakage" in audit:
+        findings += _leakage(audit)
+        return findings
+    overlap = data_stats.get("cross_split_duplicates", {})  # data.json of an older run
     if any(overlap.values()):
         findings.append(
             Finding(
@@ -669,6 +673,37 @@ def check_integrity(integrity: dict[str, Any], data_stats: dict[str, Any], **_) 
             )
         )
     return findings
+
+
+def _leakage(audit: dict[str, Any]) -> list[Finding]:
+    """Validation/test texts that training holds exactly or as near-duplicates (data.json
+    `audit`), unless `data.leakage: drop` removed those training rows."""
+    leakage, actions = audit["leakage"], audit.get("actions") or {}
+    if actions.get("leakage") == "drop" or not leakage.get("train_rows"):
+        return []
+    parts = [
+        f"{split}: {v['held_out_texts']} text(s) ({v['exact']} exact, {v['near']} near-duplicate "
+        f"pairs; {v['other_label']} with another label)"
+        for split, v in leakage.items()
+        if isinstance(v, dict) and v.get("pairs")
+    ]
+    threshold = (audit.get("settings") or {}).get("threshold")
+    return [
+        Finding(
+            "split_overlap",
+            "Validation/test texts also occur in training (exactly or nearly)",
+            "warn",
+            "; ".join(parts)
+            + f"; {leakage['train_rows']} training row(s) involved (near: Jaccard >= "
+            f"{threshold} of character shingles)",
+            [
+                "duplicates across the given files, or near-identical texts in different "
+                "groups (leakage inflates the metrics)"
+            ],
+            "Set data.leakage=drop to remove those training rows (counted), or remove them from "
+            "the files; `textclass audit CONFIG` lists every pair.",
+        )
+    ]
 
 
 @rule(

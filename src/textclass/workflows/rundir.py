@@ -17,6 +17,8 @@
       model/                 a Hugging Face model directory + textclass.json + config.yaml
                              (linear: linear.safetensors + linear.json instead of HF files)
 
+    AUDIT_DIR/ (`textclass audit`): audit.json, audit.md / audit.html, report_files/
+
     STUDY_DIR/ (`textclass tune`): study.json, study.journal, trials/NNNN/ (run directories),
       best -> trials/NNNN, best_config.yaml, study_report.md / .html
 
@@ -82,6 +84,9 @@ LINEAR_WEIGHTS = "linear.safetensors"  # a linear model's arrays (textclass.mode
 LINEAR_SETTINGS = "linear.json"  # its feature settings, estimator, labels and task
 TRAINER_STATE = "trainer_state.json"  # in each checkpoint, beside Accelerate's files
 AVERAGE_STATE = "average.safetensors"  # train.average's snapshots, in each checkpoint
+
+# An audit directory (`textclass audit`): the data audit as data, and rendered.
+AUDIT = {"json": "audit.json", "md": "audit.md", "html": "audit.html"}
 
 # An ensemble directory (`textclass ensemble`): one file that references its members.
 ENSEMBLE = "ensemble.json"

@@ -148,10 +148,13 @@ class RunResult:
 # ---------------------------------------------------------------- in memory
 
 
-def prepare(cfg: RunConfig, frames: dict[str, pd.DataFrame] | None = None) -> PreparedData:
-    """Read, clean and split the data; check the options that depend on its task and resolve
-    `train.metric: auto` (in `cfg`, so the saved config says what was used)."""
-    data = prepare_data(cfg.data, cfg.seed, frames)
+def prepare(
+    cfg: RunConfig, frames: dict[str, pd.DataFrame] | None = None, audit: bool = True
+) -> PreparedData:
+    """Read, clean and split the data (and, with `audit`, run the data audit's cheap checks and
+    actions); check the options that depend on its task and resolve `train.metric: auto` (in
+    `cfg`, so the saved config says what was used)."""
+    data = prepare_data(cfg.data, cfg.seed, frames, audit=audit)
     check_task_options(cfg, data.task)
     cfg.train.metric = selection_metric(cfg, data.task)
     data.stats["cleaning_settings"] = cfg.data.cleaning.model_dump()

@@ -1,5 +1,5 @@
-"""The data: texts per class (or label) and split, token lengths, long texts, cleaning, texts
-shared across splits."""
+"""The data: texts per class (or label) and split, token lengths, long texts, cleaning, and the
+data audit's cheap checks (duplicates, leakage, label conflicts, odd texts)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from textclass.config.tasks import MULTI_LABEL, get_task
 from textclass.reporting.format import Block, fmt
-from textclass.reporting.sections import truncation, windows
+from textclass.reporting.sections import audit, truncation, windows
 
 if TYPE_CHECKING:
     from textclass.reporting.build import Run
@@ -26,7 +26,9 @@ def blocks(report: dict[str, Any]) -> list[Block]:
     b += truncation.blocks(report)
     b += windows.blocks(report)
     b += _cleaning(d.get("cleaning", {}), d.get("cleaning_settings"))
-    overlap = d.get("cross_split_duplicates", {})
+    if d.get("audit"):
+        return b + audit.blocks(report)
+    overlap = d.get("cross_split_duplicates", {})  # a run from before the data audit
     b.append(
         (
             "p",
