@@ -170,3 +170,20 @@ def save_json(data: dict[str, Any], output: str | None, name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str))
     return path
+
+
+def paired_on_test(a: dict[str, Any], b: dict[str, Any], seed: int = 0) -> dict[str, Any] | None:
+    """Single-label side `a` against side `b` on the same test rows (records holding `labels`,
+    `gold`, `probabilities` and `texts_sha`): accuracy and macro-F1 differences a - b with 95%
+    paired bootstrap intervals (`evaluation.baseline.compare`); None when the rows differ."""
+    from textclass.config.tasks import SINGLE_LABEL
+    from textclass.evaluation.baseline import compare
+
+    if a["texts_sha"] != b["texts_sha"] or a["labels"] != b["labels"]:
+        return None
+    labels = a["labels"]
+    y = np.array([labels.index(g) for g in a["gold"]])
+    pa, pb = np.array(a["probabilities"]), np.array(b["probabilities"])
+    return {
+        m: compare(SINGLE_LABEL, y, pa, pb, labels, m, seed=seed) for m in ("accuracy", "f1_macro")
+    }

@@ -45,7 +45,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
 sys.path.insert(0, str(HERE))
 
-from _common import RESULTS, ran_as_worker, run_worker  # noqa: E402
+from _common import RESULTS, paired_on_test, ran_as_worker, run_worker  # noqa: E402
 
 CONFIG = ROOT / "configs" / "rotten_tomatoes.yaml"
 CV_DIR = HERE / "data" / "cv_rt"
@@ -279,23 +279,12 @@ def average(script: str, seeds: list[int], meta: dict[str, Any]) -> None:
 
 
 def compare_average(runs: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
-    import numpy as np
-
-    from textclass.config.tasks import SINGLE_LABEL
-    from textclass.evaluation.baseline import compare
-
+    """Per seed, SWA - plain on the same test rows (`_common.paired_on_test`)."""
     out = {}
     for seed in seeds:
         plain, swa = runs.get(f"plain seed {seed}"), runs.get(f"swa seed {seed}")
-        if not (plain and swa) or plain["texts_sha"] != swa["texts_sha"]:
-            continue
-        labels = plain["labels"]
-        y = np.array([labels.index(g) for g in plain["gold"]])
-        a, b = np.array(swa["probabilities"]), np.array(plain["probabilities"])
-        out[f"seed {seed}"] = {
-            "f1_macro": compare(SINGLE_LABEL, y, a, b, labels, "f1_macro", seed=seed),
-            "accuracy": compare(SINGLE_LABEL, y, a, b, labels, "accuracy", seed=seed),
-        }
+        if plain and swa and (paired := paired_on_test(swa, plain, seed=seed)) is not None:
+            out[f"seed {seed}"] = paired
     return out
 
 

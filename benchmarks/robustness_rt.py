@@ -38,7 +38,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
 sys.path.insert(0, str(HERE))
 
-from _common import RESULTS, ran_as_worker, run_worker  # noqa: E402
+from _common import RESULTS, paired_on_test, ran_as_worker, run_worker  # noqa: E402
 
 CONFIG = ROOT / "configs" / "rotten_tomatoes.yaml"
 RESULTS_FILE = RESULTS / "robustness_rt.json"
@@ -135,20 +135,12 @@ def measure(args: argparse.Namespace, script: str) -> None:
 
 def compare_sides(runs: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
     """Per seed, augmented - plain on the same test rows: accuracy and macro-F1 (paired
-    bootstrap), and each check's flip rates side by side."""
-    import numpy as np
-
-    from textclass.config.tasks import SINGLE_LABEL
-    from textclass.evaluation.baseline import compare
-
+    bootstrap, `_common.paired_on_test`), and each check's flip rates side by side."""
     out = {}
     for seed in seeds:
         plain, aug = runs.get(f"plain seed {seed}"), runs.get(f"augmented seed {seed}")
-        if not (plain and aug) or plain["texts_sha"] != aug["texts_sha"]:
+        if not (plain and aug) or (paired := paired_on_test(aug, plain, seed=seed)) is None:
             continue
-        labels = plain["labels"]
-        y = np.array([labels.index(g) for g in plain["gold"]])
-        a, b = np.array(aug["probabilities"]), np.array(plain["probabilities"])
         flips = {
             name: {
                 "plain": r.get("flip_rate"),
@@ -156,11 +148,7 @@ def compare_sides(runs: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
             }
             for name, r in plain["robustness"]["checks"].items()
         }
-        out[f"seed {seed}"] = {
-            "accuracy": compare(SINGLE_LABEL, y, a, b, labels, "accuracy", seed=seed),
-            "f1_macro": compare(SINGLE_LABEL, y, a, b, labels, "f1_macro", seed=seed),
-            "flip_rates": flips,
-        }
+        out[f"seed {seed}"] = {**paired, "flip_rates": flips}
     return out
 
 

@@ -48,7 +48,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
 sys.path.insert(0, str(HERE))
 
-from _common import RESULTS, ran_as_worker, run_worker  # noqa: E402
+from _common import RESULTS, paired_on_test, ran_as_worker, run_worker  # noqa: E402
 
 CONFIG = ROOT / "configs" / "rotten_tomatoes.yaml"
 DATA = HERE / "data" / "tune_rt"
@@ -169,38 +169,17 @@ WORKERS = {"default": default_worker, "search": search_worker, "full": full_work
 
 
 def compare(data: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
-    from sklearn.metrics import f1_score
-
-    from textclass.evaluation.intervals import paired_bootstrap
-
     default, pruned, full = data["default"], data["search_median"], data.get("search_none")
-    a, b = pruned["best_test"], default["test"]
-    assert a["texts_sha"] == b["texts_sha"] and a["labels"] == b["labels"], "not the same rows"
-    labels = np.array(a["labels"])
-    gold = np.array(a["gold"])
-    pred_a = labels[np.array(a["probabilities"]).argmax(1)]
-    pred_b = labels[np.array(b["probabilities"]).argmax(1)]
-
-    def scorer(pred, metric):
-        if metric == "accuracy":
-            return lambda idx: (pred[idx] == gold[idx]).mean(axis=1)
-        return lambda idx: np.array(
-            [f1_score(gold[i], pred[i], average="macro", labels=labels) for i in idx]
-        )
-
+    paired = paired_on_test(pruned["best_test"], default["test"])
+    assert paired is not None, "the best trial and the default were not tested on the same rows"
     out: dict[str, Any] = {
-        "best_vs_default_test": {
-            m: paired_bootstrap(scorer(pred_a, m), scorer(pred_b, m), len(gold))
-            for m in ("accuracy", "f1_macro")
-        },
+        "best_vs_default_test": paired,
         "best_vs_default_validation": {
             "best": pruned["best"]["validation"],
             "default": default["validation"],
         },
     }
-    rss = [r["rss_mb"] for r in pruned["rows"] if r["rss_mb"] is not None]
-    out["rss_mb"] = {"after_trial_1": rss[0], "after_trial_n": rss[-1], "all": rss}
+    out["rss_mb"] = _rss_by_process(pruned["rows"])
     rerun = data.get("full")
     if rerun is not None:
         out["pruning"] = _pruning_from_rerun(pruned, rerun)
@@ -217,6 +196,28 @@ def compare(data: dict[str, Any]) -> dict[str, Any]:
             "best_without": {"number": full["best"]["number"], "value": _best_value(full)},
         }
     return out
+
+
+def _rss_by_process(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """RSS after each trial, per worker process: an interrupted trial (FAIL) ends one process
+    and the re-run command starts the next."""
+    runs: list[list[dict[str, Any]]] = [[]]
+    for r in rows:
+        if r["state"] == "FAIL":
+            runs.append([])
+        elif r["rss_mb"] is not None:
+            runs[-1].append(r)
+    return [
+        {
+            "trials": [r["number"] for r in run],
+            "rss_mb": [r["rss_mb"] for r in run],
+            "after_first": run[0]["rss_mb"],
+            "after_second": run[1]["rss_mb"] if len(run) > 1 else None,
+            "after_last": run[-1]["rss_mb"],
+        }
+        for run in runs
+        if run
+    ]
 
 
 def _pruning_from_rerun(pruned: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
