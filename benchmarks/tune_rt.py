@@ -293,7 +293,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("what", choices=["default", "search", "full", "compare", "show"])
-    parser.add_argument("pruner", nargs="?", choices=["median", "none"], default="median")
+    parser.add_argument(
+        "pruner", nargs="?", choices=["median", "hyperband", "none"], default="median"
+    )
     args = parser.parse_args()
     data = _load()
     if args.what == "show":
