@@ -104,6 +104,8 @@ def search_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from textclass.workflows import rundir
 
     overrides = [*STUDY, f"search.pruner={spec['pruner']}"]
+    if spec.get("points"):
+        _ask_points(spec["points"])
     started = time.perf_counter()
     result = textclass.tune(
         str(CONFIG), overrides, trials=TRIALS, output=DATA / f"search_{spec['pruner']}"
@@ -131,6 +133,24 @@ def search_worker(spec: dict[str, Any]) -> dict[str, Any]:
         },
         "best_test": _test_side(result.best_run_dir),
     }
+
+
+def _ask_points(points: list[dict[str, Any]]) -> None:
+    """Trials in the given order: the median study's counted points (its resume after an
+    interruption drew later points from other seeds than a fresh study would), so that another
+    pruner is compared on exactly the same 12 points. Each is queued just before the trial is
+    asked for, as a retry is."""
+    from textclass.workflows import search
+
+    asked = search._ask
+    queue = list(points)
+
+    def ask(ctx, study):
+        if queue:
+            study.enqueue_trial(queue.pop(0))
+        return asked(ctx, study)
+
+    search._ask = ask
 
 
 def full_worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -315,6 +335,9 @@ def main() -> None:
     }
     key = {"default": "default", "full": "full"}.get(args.what, f"search_{args.pruner}")
     spec = {"side": key, "worker": args.what, "pruner": args.pruner}
+    if args.what == "search" and args.pruner != "median" and "search_median" in data:
+        rows = data["search_median"]["rows"]
+        spec["points"] = [r["params"] for r in rows if r["state"] in ("COMPLETE", "PRUNED")]
     if args.what == "full":
         rows = data["search_median"]["rows"]
         last = [r for r in rows if r["state"] == "COMPLETE"][-1]
