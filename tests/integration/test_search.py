@@ -162,6 +162,11 @@ def test_an_interrupted_study_resumes_and_retries_the_interrupted_trial(tmp_path
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
     assert trials[2].params == trials[1].params and trials[2].user_attrs["retry_of"] == 1
     assert result.summary["counts"] == {"COMPLETE": 3, "FAIL": 1}
+    # The resumed study tried the points an uninterrupted one tries, in the same order.
+    fresh = tune(tiny_config("train.epochs=1", "eval.baseline=false", "search.pruner=none", LR),
+                 trials=3, output=tmp_path / "fresh", report=False)  # fmt: skip
+    counted = [t.params for t in trials if t.state.name == "COMPLETE"]
+    assert counted == [t.params for t in _study(fresh.study_dir, "tiny").trials]
 
 
 def test_a_dead_workers_running_trial_is_failed_and_retried(tmp_path, tiny_config):

@@ -376,11 +376,11 @@ def _locked(path: Path):
 
 
 def _ask(ctx: _Study, study: Any) -> Any:
-    """The next trial (a queued retry first), its sampler seeded from the seed and the trial
-    count: one worker's study is reproducible, and workers started together draw differently."""
+    """The next trial (a queued retry first), its sampler seeded from the seed and the number
+    of trials drawn so far (retries, which repeat a drawn point, left out): one worker's study
+    is reproducible, resumed or not, and workers started together draw differently."""
     optuna = require_optuna()
-    count = len(study.get_trials(deepcopy=False))
-    seed = ctx.cfg.seed + count
+    seed = ctx.cfg.seed + _drawn(study)
     if ctx.cfg.search.sampler == "random":
         study.sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
@@ -442,6 +442,19 @@ def interrupt(study: Any, trial: Any, why: str) -> None:
     study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
     if trial.params:
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+
+
+def _drawn(study: Any) -> int:
+    """Trials whose point the sampler drew: all but the retries of interrupted ones."""
+    optuna = require_optuna()
+    retry = _retry_callback()[0].retried_trial_number
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.8, and still there
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return sum(
+            1
+            for t in study.get_trials(deepcopy=False)
+            if "retry_of" not in t.user_attrs and retry(t) is None
+        )
 
 
 def budget_used(study: Any) -> int:
