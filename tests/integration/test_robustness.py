@@ -5,8 +5,6 @@ and `train.augment` (seeded, training texts only, resumed exactly)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import numpy as np
 import pandas as pd
@@ -16,10 +14,10 @@ from safetensors.torch import load_file
 
 import textclass
 from tests.conftest import run_cli
+from tests.integration.test_training import _SigintAt
 from textclass.data.clean import clean_texts
 from textclass.data.perturb import perturb
 from textclass.errors import TrainingInterrupted
-from textclass.training.callbacks import Callback
 from textclass.workflows import rundir
 
 LINEAR = "model.architecture=linear"
@@ -154,15 +152,6 @@ def test_augmentation_never_touches_validation_or_test(tiny_config):
         for split in ("validation", "test"):
             assert augmented.encoded[split].encoding == plain.encoded[split].encoding
     assert augmented.encoded["train"].encoding != plain.encoded["train"].encoding
-
-
-class _SigintAt(Callback):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step_end(self, state, **kwargs):
-        if state.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_resumed_with_augmentation_equals_uninterrupted(tiny_config, tmp_path):
