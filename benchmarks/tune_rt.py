@@ -203,6 +203,8 @@ def compare(data: dict[str, Any]) -> dict[str, Any]:
     rerun = data.get("full")
     if rerun is not None:
         out["pruning"] = _pruning_from_rerun(pruned, rerun)
+        if "search_hyperband" in data:
+            out["hyperband"] = _other_arm(data["search_hyperband"], pruned, out["pruning"])
     elif full is not None:
         same = [r["params"] for r in pruned["rows"]] == [r["params"] for r in full["rows"]]
         out["pruning"] = {
@@ -216,6 +218,21 @@ def compare(data: dict[str, Any]) -> dict[str, Any]:
             "best_without": {"number": full["best"]["number"], "value": _best_value(full)},
         }
     return out
+
+
+def _other_arm(arm: dict[str, Any], median: dict[str, Any], pruning: dict[str, Any]):
+    """Another pruner on the median study's points, against the same unpruned steps."""
+    points = [r["params"] for r in median["rows"] if r["state"] in ("COMPLETE", "PRUNED")]
+    steps = arm["pruning"]["steps_run"]
+    return {
+        "same_points": [r["params"] for r in arm["rows"]] == points,
+        "counts": arm["counts"],
+        "steps_with_pruning": steps,
+        "steps_without": pruning["steps_without"],
+        "saved_share": 1 - steps / pruning["steps_without"],
+        "best": {"number": arm["best"]["number"], "value": _best_value(arm)},
+        "best_without": pruning["best_without"],
+    }
 
 
 def _rss_by_process(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
